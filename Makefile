@@ -1,0 +1,32 @@
+# `make run` and `make test` set up everything from a fresh clone, then run.
+# The virtual environment is rebuilt only when pyproject.toml changes.
+# GPU offload: CMAKE_ARGS="-DGGML_CUDA=on" make setup  (see README.md).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/check_build_tools.sh
+	@scripts/check_build_tools.sh $(PYTHON)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@echo "Installing dependencies (the first build of llama-cpp-python compiles llama.cpp: ~5 min on 2 cores)..."
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/livecc-desk demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,4 @@
+"""Model files: catalog, download, conversion to GGUF, and the llama.cpp engine.
+
+Nothing here imports Qt.
+"""

@@ -1,0 +1,215 @@
+"""LiveCC streaming commentary on llama.cpp: one growing, bounded KV cache.
+
+``LiveCCEngine.feed(chunk)`` runs one turn of the official LiveCC protocol
+(showlab/livecc ``demo/infer.py``) and yields events as tokens are decoded:
+the chunk's prompt part by part (only the new tokens are evaluated: the cache
+holds everything before), then at most ``max_new_tokens`` tokens. ``ask()``
+answers a question on the same context (the release's conversation mode).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from app.protocol import DEFAULT_QUERY, SILENCE, PartKind, chunk_turn, question_turn
+from app.records import (
+    AnswerDelta,
+    AnswerDone,
+    ChunkDone,
+    ChunkStarted,
+    ChunkStats,
+    CommentaryDelta,
+    VideoChunk,
+)
+from models.engine.context import ContextLedger, EvictOldestTurns, Span, Turn
+from models.engine.llama_runtime import LlamaMtmdRuntime, RuntimeOptions
+from models.engine.token_sampler import SamplingOptions, TokenSampler
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Protocol settings. ``runtime`` and ``sampling`` are documented on their classes.
+
+    max_new_tokens: most tokens generated per chunk (the release uses 16).
+    answer_max_tokens: most tokens of an answer in conversation mode.
+    """
+
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    max_new_tokens: int = 16
+    answer_max_tokens: int = 512
+
+
+class LiveCCEngine:
+    """A LiveCC model pair running the streaming protocol over one KV cache."""
+
+    def __init__(self, model_path: str | os.PathLike, mmproj_path: str | os.PathLike,
+                 options: EngineOptions = EngineOptions(), *, policy=None,
+                 query: str = DEFAULT_QUERY) -> None:
+        self.options = options
+        self.runtime = LlamaMtmdRuntime(model_path, mmproj_path, options.runtime)
+        self.policy = policy or EvictOldestTurns()
+        self.ledger = ContextLedger()
+        self.silence_token = self.runtime.single_token(SILENCE)
+        self._sampler = TokenSampler(options.sampling, self.silence_token)
+        self._answer_sampler = TokenSampler(
+            SamplingOptions(greedy=True, repetition_penalty=options.sampling.repetition_penalty), None
+        )
+        self.query = query
+        self._query_sent: str | None = None
+        self.n_past = 0
+
+    @property
+    def device(self):
+        return self.runtime.device
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    def __enter__(self) -> "LiveCCEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def set_query(self, query: str) -> None:
+        """Change what to commentate; the next chunk carries the new query."""
+        self.query = query.strip() or DEFAULT_QUERY
+
+    def reset(self) -> None:
+        """Forget the stream: empty the cache (a new video starts at time 0)."""
+        self.runtime.clear()
+        self.ledger.clear()
+        self._query_sent = None
+        self.n_past = 0
+
+    # ---------------------------------------------------------------- streaming
+    def feed(self, chunk: VideoChunk) -> Iterator[ChunkStarted | CommentaryDelta | ChunkDone]:
+        """Run one LiveCC turn on ``chunk``; yields events as tokens are decoded."""
+        started = time.perf_counter()
+        llama_before = self.runtime.llama_seconds
+        yield ChunkStarted(chunk.index, chunk.t0, chunk.t1)
+        query = self.query if self.query != self._query_sent else None
+        parts = chunk_turn(chunk.t0, chunk.t1, len(chunk.frames), query,
+                           first=not self.ledger.turns_started, marker=self.runtime.marker)
+        frames = [f.rgb for f in chunk.frames]
+        turn, evicted, prompt_tokens = self._evaluate_turn(parts, frames, has_query=query is not None,
+                                                           reserve=self.options.max_new_tokens)
+        if query is not None:
+            self._query_sent = query
+        prefilled = time.perf_counter()
+
+        pieces: list[str] = []
+        held = ""  # a leading silence token, shown only if words follow it
+        n_generated = 0
+        for token, text in self._generate(turn, self._sampler, self.options.max_new_tokens):
+            n_generated += 1
+            if n_generated == 1 and token == self.silence_token:
+                held = text
+                continue
+            text, held = held + text, ""
+            pieces.append(text)
+            if text:
+                yield CommentaryDelta(chunk.t0, chunk.t1, text)
+        reply = "".join(pieces)
+        stats = self._stats(prompt_tokens, n_generated, evicted, started, prefilled, llama_before)
+        yield ChunkDone(chunk.index, chunk.t0, chunk.t1, reply if reply.strip() else "", stats)
+
+    def process(self, chunk: VideoChunk) -> ChunkDone:
+        """``feed`` for callers that want only the finished chunk."""
+        *_, done = self.feed(chunk)
+        return done
+
+    def ask(self, question: str, max_new_tokens: int | None = None) -> Iterator[AnswerDelta | AnswerDone]:
+        """Answer a question about what the model has seen, on the same context."""
+        started = time.perf_counter()
+        llama_before = self.runtime.llama_seconds
+        limit = max_new_tokens or self.options.answer_max_tokens
+        parts = question_turn(question.strip(), first=not self.ledger.turns_started)
+        turn, evicted, prompt_tokens = self._evaluate_turn(parts, [], has_query=False, reserve=limit)
+        prefilled = time.perf_counter()
+        pieces = []
+        for _token, text in self._generate(turn, self._answer_sampler, limit):
+            pieces.append(text)
+            if text:
+                yield AnswerDelta(text)
+        stats = self._stats(prompt_tokens, len(pieces), evicted, started, prefilled, llama_before)
+        yield AnswerDone(question, "".join(pieces).strip(), stats)
+
+    # ---------------------------------------------------------------- internals
+    def _evaluate_turn(self, parts, frames, *, has_query: bool, reserve: int) -> tuple[Turn, int, int]:
+        """Tokenize and evaluate a turn's parts after making room for them.
+
+        Returns the turn, the cells evicted to make room, and the tokens evaluated.
+        """
+        runtime = self.runtime
+        tokenized = []
+        try:
+            for part in parts:
+                tokenized.append(runtime.tokenize_part(part.text, frames if part.kind is PartKind.VISION else ()))
+            needed = sum(t.n_tokens for t in tokenized) + reserve
+            evicted = self._make_room(needed)
+            turn = self.ledger.new_turn(has_query)
+            for i, (part, tok) in enumerate(zip(parts, tokenized)):
+                p0 = self.n_past
+                self.n_past = runtime.eval_part(tok, p0, logits=i == len(parts) - 1)
+                self.ledger.add(turn, Span(part.kind, p0, self.n_past, tok.n_tokens, tok.text_tokens))
+        finally:
+            for tok in tokenized:
+                tok.free()
+        return turn, evicted, sum(t.n_tokens for t in tokenized)
+
+    def _make_room(self, needed: int) -> int:
+        evicted = 0
+        for turn, span in self.policy.plan(self.ledger, needed, self.runtime.n_ctx):
+            self.runtime.remove(span.p0, span.p1)
+            self.ledger.drop(turn, span)
+            evicted += span.n_tokens
+        return evicted
+
+    def _generate(self, turn: Turn, sampler: TokenSampler, limit: int) -> Iterator[tuple[int, str]]:
+        """Yield (token, text) as generated.
+
+        Every generated token is evaluated into the cache except the last one
+        (the end-of-turn token, or the token that hit the limit), exactly as the
+        release keeps ``sequences[:, :-1]``: the next turn starts with
+        ``<|im_end|>\\n``, which closes the reply.
+        """
+        runtime = self.runtime
+        reply = Span(PartKind.REPLY, self.n_past, self.n_past, 0)
+        self.ledger.add(turn, reply)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        logits = runtime.logits()
+        for n in range(limit):
+            token = sampler.pick(logits, self.ledger.token_counts, n)
+            if runtime.is_end_of_generation(token):
+                break
+            text = decoder.decode(runtime.piece(token))
+            if n == limit - 1:
+                yield token, text + decoder.decode(b"", final=True)
+                break
+            runtime.decode_token(token, self.n_past)
+            self.n_past += 1
+            self.ledger.extend_reply(reply, token)
+            yield token, text
+            logits = runtime.logits()
+        if reply.n_tokens == 0:
+            self.ledger.drop(turn, reply)
+
+    def _stats(self, prompt_tokens, n_generated, evicted, started, prefilled, llama_before) -> ChunkStats:
+        now = time.perf_counter()
+        return ChunkStats(
+            prompt_tokens=prompt_tokens,
+            generated_tokens=n_generated,
+            evicted_tokens=evicted,
+            kv_tokens=self.ledger.used,
+            n_past=self.n_past,
+            prefill_s=prefilled - started,
+            generate_s=now - prefilled,
+            wall_s=now - started,
+            llama_s=self.runtime.llama_seconds - llama_before,
+        )

@@ -1,0 +1,358 @@
+"""The one narrow class through which LiveCC Desk talks to llama.cpp.
+
+It owns the text model, its context (one KV cache, sequence 0) and the mtmd
+vision context, and offers only what the streaming engine needs: tokenize a
+prompt part with its frames, evaluate it at a position, decode one token, read
+logits, remove a range of positions. A remote backend would implement the same
+methods. Every call into llama.cpp is timed, so benchmarks can tell our Python
+overhead from llama.cpp's own time.
+
+llama.cpp cannot shift positions of M-RoPE models (Qwen2-VL): nothing here ever
+calls ``llama_memory_seq_add``; only whole ranges are removed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+import llama_cpp
+from llama_cpp import mtmd_cpp
+
+from models.engine.gguf_check import ModelPair, check_model_pair
+from app.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How llama.cpp is set up.
+
+    n_ctx: KV cache size in tokens (vision tokens included).
+    n_gpu_layers: layers to offload to the GPU; -1 means all, 0 the CPU only.
+    n_threads: CPU threads; ``None`` picks the number of cores.
+    n_batch: most tokens evaluated in one llama.cpp call.
+    vision_on_gpu: run the vision encoder on the GPU when there is one.
+    """
+
+    n_ctx: int = 8192
+    n_gpu_layers: int = -1
+    n_threads: int | None = None
+    n_batch: int = 2048
+    vision_on_gpu: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """Where the model runs, for status lines and ``--verbose`` output."""
+
+    gpu_offload_supported: bool
+    n_layers: int
+    n_layers_offloaded: int
+    vision_on_gpu: bool
+
+    def describe(self) -> str:
+        if not self.gpu_offload_supported:
+            return "CPU only (this llama-cpp-python build has no GPU backend)"
+        if self.n_layers_offloaded == 0:
+            return "CPU (GPU offload disabled)"
+        return f"GPU: {self.n_layers_offloaded}/{self.n_layers} layers offloaded"
+
+
+@dataclass
+class TokenizedPart:
+    """A prompt part after mtmd tokenization, owned until ``free()``."""
+
+    handle: object
+    n_tokens: int
+    n_pos: int
+    text_tokens: list[int]
+    has_vision: bool
+
+    def free(self) -> None:
+        if self.handle is not None:
+            mtmd_cpp.mtmd_input_chunks_free(self.handle)
+            self.handle = None
+
+
+class LlamaRuntimeError(RuntimeError):
+    """llama.cpp refused an operation (the message says which)."""
+
+
+# ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line
+_LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+
+
+@llama_cpp.llama_log_callback
+def _llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    # llama.cpp prints a lot at load time; keep it out of the user's terminal
+    # unless logging is turned up.
+    py_level = _LOG_LEVELS.get(level, logging.DEBUG)
+    if py_level >= logging.WARNING or log.isEnabledFor(py_level):
+        log.log(py_level, "%s", text.decode("utf-8", "replace").rstrip())
+
+
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    if not _backend_ready:
+        llama_cpp.llama_log_set(_llama_log, None)
+        mtmd_cpp.mtmd_helper_log_set(_llama_log, None)
+        llama_cpp.llama_backend_init()
+        _backend_ready = True
+
+
+class LlamaMtmdRuntime:
+    """A loaded model + mmproj pair with one KV cache."""
+
+    def __init__(self, text_path: str | os.PathLike, mmproj_path: str | os.PathLike,
+                 options: RuntimeOptions = RuntimeOptions()) -> None:
+        self.pair: ModelPair = check_model_pair(text_path, mmproj_path)
+        self.options = options
+        self.llama_seconds = 0.0
+        self._model = self._ctx = self._mtmd = self._batch = None
+        _init_backend()
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # ----------------------------------------------------------------- loading
+    def _load(self) -> None:
+        opts = self.options
+        mparams = llama_cpp.llama_model_default_params()
+        n_layers = self.pair.n_layers
+        wanted = n_layers + 1 if opts.n_gpu_layers < 0 else opts.n_gpu_layers
+        mparams.n_gpu_layers = wanted
+        self._model = llama_cpp.llama_model_load_from_file(str(self.pair.text_path).encode(), mparams)
+        if not self._model:
+            raise ModelLoadError(
+                f"llama.cpp could not load the model {self.pair.text_path}. "
+                "The file may be damaged or from an unsupported llama.cpp version; download it again."
+            )
+        threads = opts.n_threads or max(1, min(os.cpu_count() or 1, 16))
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = opts.n_ctx
+        cparams.n_batch = opts.n_batch
+        cparams.n_ubatch = min(opts.n_batch, 512)
+        cparams.n_seq_max = 1
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            raise ModelLoadError(
+                f"llama.cpp could not create a {opts.n_ctx}-token context for {self.pair.text_path.name}. "
+                "There may not be enough memory; try a smaller context."
+            )
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
+        mparams_mtmd.use_gpu = gpu and opts.vision_on_gpu
+        mparams_mtmd.n_threads = threads
+        mparams_mtmd.print_timings = False
+        mparams_mtmd.warmup = False
+        self._mtmd = mtmd_cpp.mtmd_init_from_file(str(self.pair.mmproj_path).encode(), self._model, mparams_mtmd)
+        if not self._mtmd:
+            raise ModelLoadError(
+                f"llama.cpp could not load the vision projector {self.pair.mmproj_path}. "
+                "It may be damaged or not belong to this model; use the mmproj file published with it."
+            )
+        if not mtmd_cpp.mtmd_support_vision(self._mtmd):
+            raise ModelLoadError(f"{self.pair.mmproj_path.name} has no vision encoder; LiveCC needs one.")
+        self.marker = mtmd_cpp.mtmd_default_marker().decode()
+        self.device = DeviceReport(
+            gpu_offload_supported=gpu,
+            n_layers=n_layers,
+            n_layers_offloaded=min(wanted, n_layers + 1) if gpu else 0,
+            vision_on_gpu=gpu and opts.vision_on_gpu,
+        )
+        self._batch = llama_cpp.llama_batch_ext_init(self._ctx)
+        self._prompt_evaluated = self._token_decoded = False
+
+    def close(self) -> None:
+        """Free everything llama.cpp holds. Safe to call twice."""
+        if self._batch:
+            llama_cpp.llama_batch_ext_free(self._batch)
+        if self._mtmd:
+            mtmd_cpp.mtmd_free(self._mtmd)
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+        self._model = self._ctx = self._mtmd = self._batch = None
+
+    def __enter__(self) -> "LlamaMtmdRuntime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- vocabulary
+    def tokenize_text(self, text: str, *, special: bool = True) -> list[int]:
+        data = text.encode()
+        buf = (llama_cpp.llama_token * (len(data) + 8))()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, len(buf), False, special)
+        if n < 0:
+            raise LlamaRuntimeError(f"tokenization of {len(data)} bytes failed")
+        return list(buf[:n])
+
+    def single_token(self, text: str) -> int | None:
+        """The id of ``text`` when it is exactly one token, else ``None``."""
+        ids = self.tokenize_text(text)
+        return ids[0] if len(ids) == 1 else None
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for; special tokens give ``b""``."""
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    # -------------------------------------------------------------- evaluation
+    def tokenize_part(self, text: str, frames: Sequence[np.ndarray] = ()) -> TokenizedPart:
+        """Tokenize text whose media markers stand for ``frames`` (RGB uint8).
+
+        Frames are marked mergeable, so mtmd joins each consecutive pair into
+        one Qwen2-VL temporal patch: a 2-frame chunk is one vision segment.
+        """
+        bitmaps = []
+        chunks = mtmd_cpp.mtmd_input_chunks_init()
+        try:
+            for rgb in frames:
+                rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+                h, w = rgb.shape[:2]
+                bmp = mtmd_cpp.mtmd_bitmap_init(w, h, rgb.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+                if not bmp:
+                    raise LlamaRuntimeError(f"mtmd could not take a {w}x{h} frame")
+                mtmd_cpp.mtmd_bitmap_set_mergeable(bmp, True)
+                bitmaps.append(bmp)
+            data = text.encode()
+            inp = mtmd_cpp.mtmd_input_text(text=data, text_len=len(data), add_special=False, parse_special=True)
+            arr = (mtmd_cpp.mtmd_bitmap_p_ctypes * max(1, len(bitmaps)))(*bitmaps)
+            t0 = time.perf_counter()
+            rc = mtmd_cpp.mtmd_tokenize(self._mtmd, chunks, ctypes.byref(inp), arr, len(bitmaps))
+            self.llama_seconds += time.perf_counter() - t0
+            if rc != 0:
+                raise LlamaRuntimeError(f"mtmd_tokenize failed (code {rc}) for {len(bitmaps)} frames")
+            part = self._describe(chunks)
+            chunks = None
+            return part
+        finally:
+            for bmp in bitmaps:
+                mtmd_cpp.mtmd_bitmap_free(bmp)
+            if chunks is not None:
+                mtmd_cpp.mtmd_input_chunks_free(chunks)
+
+    def _describe(self, chunks: object) -> TokenizedPart:
+        text_tokens: list[int] = []
+        has_vision = False
+        for i in range(mtmd_cpp.mtmd_input_chunks_size(chunks)):
+            chunk = mtmd_cpp.mtmd_input_chunks_get(chunks, i)
+            if mtmd_cpp.mtmd_input_chunk_get_type(chunk) == mtmd_cpp.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                n = ctypes.c_size_t()
+                ptr = mtmd_cpp.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(n))
+                text_tokens.extend(ptr[: n.value])
+            else:
+                has_vision = True
+        return TokenizedPart(
+            handle=chunks,
+            n_tokens=mtmd_cpp.mtmd_helper_get_n_tokens(chunks),
+            n_pos=mtmd_cpp.mtmd_helper_get_n_pos(chunks),
+            text_tokens=text_tokens,
+            has_vision=has_vision,
+        )
+
+    def vision_segments(self, part: TokenizedPart) -> list[tuple[int, int]]:
+        """(n_tokens, n_pos) of each vision segment in ``part``, for tests and logs."""
+        out = []
+        for i in range(mtmd_cpp.mtmd_input_chunks_size(part.handle)):
+            chunk = mtmd_cpp.mtmd_input_chunks_get(part.handle, i)
+            if mtmd_cpp.mtmd_input_chunk_get_type(chunk) != mtmd_cpp.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                out.append((mtmd_cpp.mtmd_input_chunk_get_n_tokens(chunk), mtmd_cpp.mtmd_input_chunk_get_n_pos(chunk)))
+        return out
+
+    def eval_part(self, part: TokenizedPart, n_past: int, *, logits: bool) -> int:
+        """Evaluate a tokenized part from position ``n_past``; returns the next position."""
+        new_n_past = llama_cpp.llama_pos(n_past)
+        t0 = time.perf_counter()
+        rc = mtmd_cpp.mtmd_helper_eval_chunks(
+            self._mtmd, self._ctx, part.handle, n_past, 0, self.options.n_batch, logits, ctypes.byref(new_n_past)
+        )
+        self.llama_seconds += time.perf_counter() - t0
+        if rc != 0:
+            raise LlamaRuntimeError(f"llama.cpp failed to evaluate {part.n_tokens} tokens (code {rc})")
+        self._prompt_evaluated = True
+        return int(new_n_past.value)
+
+    def decode_token(self, token: int, pos: int) -> None:
+        """Evaluate one generated token at position ``pos`` and keep its logits."""
+        batch = self._batch
+        t0 = time.perf_counter()
+        llama_cpp.llama_batch_ext_clear(batch)
+        idx = llama_cpp.llama_batch_ext_add_token(batch, 0, token)
+        p = llama_cpp.llama_pos(pos)
+        llama_cpp.llama_batch_ext_set_pos(batch, idx, ctypes.byref(p))
+        llama_cpp.llama_batch_ext_set_output_logits(batch, idx, True)
+        rc = llama_cpp.llama_process(self._ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, batch)
+        self.llama_seconds += time.perf_counter() - t0
+        if rc != 0:
+            raise LlamaRuntimeError(f"llama.cpp failed to decode a token (code {rc})")
+        self._token_decoded = True
+
+    def logits(self) -> np.ndarray:
+        """Logits of the last evaluated token: a read-only view, valid until the next eval."""
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        if not ptr:
+            raise LlamaRuntimeError("llama.cpp produced no logits for the last evaluation")
+        view = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        view.flags.writeable = False
+        return view
+
+    # ------------------------------------------------------------------ memory
+    def remove(self, p0: int, p1: int) -> None:
+        """Drop the cache cells of positions ``[p0, p1)``; other positions keep their values."""
+        t0 = time.perf_counter()
+        ok = llama_cpp.llama_memory_seq_rm(self._mem, 0, p0, p1)
+        self.llama_seconds += time.perf_counter() - t0
+        if not ok:
+            raise LlamaRuntimeError(f"llama.cpp refused to remove positions {p0}..{p1}")
+
+    def clear(self) -> None:
+        """Empty the cache (a new stream)."""
+        llama_cpp.llama_memory_clear(self._mem, True)
+
+    def position_range(self) -> tuple[int, int]:
+        """Smallest and largest position held in the cache (-1, -1 when empty)."""
+        return (
+            int(llama_cpp.llama_memory_seq_pos_min(self._mem, 0)),
+            int(llama_cpp.llama_memory_seq_pos_max(self._mem, 0)),
+        )
+
+    def evaluated_tokens(self) -> int:
+        """Tokens llama.cpp has evaluated since load (its own performance counters).
+
+        llama.cpp adds to its counters when it synchronizes, so synchronize first.
+        """
+        llama_cpp.llama_synchronize(self._ctx)
+        perf = llama_cpp.llama_perf_context(self._ctx)
+        # llama.cpp reports max(1, n) for each counter: a 1 may mean none yet.
+        return (int(perf.n_p_eval) if self._prompt_evaluated else 0) + (int(perf.n_eval) if self._token_decoded else 0)

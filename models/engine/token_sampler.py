@@ -1,0 +1,95 @@
+"""Choosing the next token from llama.cpp's logits, as the LiveCC release does.
+
+Order of operations follows Hugging Face ``generate``: the repetition penalty
+over every token in the context, then the optional "talk more" threshold on the
+silence token (the release's ``ThresholdLogitsProcessor``), then greedy choice
+or temperature / top-k / top-p sampling with a seeded generator.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How tokens are chosen.
+
+    greedy: take the most likely token (the release's evaluation setting).
+    temperature, top_k, top_p: sampling settings when not greedy.
+    seed: seeds the sampler, so a sampled run can be repeated exactly.
+    repetition_penalty: divides positive (multiplies negative) logits of every
+        token already in the context, as Hugging Face does; 1.0 disables it.
+    talk_more_base, talk_more_step: when set, the silence token is forbidden
+        while its probability is at most ``base + step * n`` (n = tokens already
+        generated in this reply), which makes the model speak more often.
+    """
+
+    greedy: bool = False
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.9
+    seed: int = 0
+    repetition_penalty: float = 1.05
+    talk_more_base: float | None = None
+    talk_more_step: float = 0.0
+
+
+class TokenSampler:
+    """Picks tokens; keeps its own random state so runs are reproducible."""
+
+    def __init__(self, options: SamplingOptions, silence_token: int | None) -> None:
+        self.options = options
+        self.silence_token = silence_token
+        self._rng = np.random.default_rng(options.seed)
+
+    def pick(self, logits: np.ndarray, context_counts: Counter[int], n_generated: int) -> int:
+        """Choose one token. ``logits`` is not modified.
+
+        context_counts: token ids present in the context (the penalty needs only
+            which ids occur, not how often).
+        n_generated: tokens already generated in the current reply.
+        """
+        scores = np.array(logits, dtype=np.float32, copy=True)
+        self._apply_repetition_penalty(scores, context_counts)
+        self._apply_talk_more(scores, n_generated)
+        opts = self.options
+        if opts.greedy or opts.temperature <= 0.0:
+            return int(np.argmax(scores))
+        return self._sample(scores)
+
+    def _apply_repetition_penalty(self, scores: np.ndarray, counts: Counter[int]) -> None:
+        penalty = self.options.repetition_penalty
+        if penalty == 1.0 or not counts:
+            return
+        ids = np.fromiter((i for i in counts if 0 <= i < scores.size), dtype=np.int64)
+        picked = scores[ids]
+        scores[ids] = np.where(picked > 0, picked / penalty, picked * penalty)
+
+    def _apply_talk_more(self, scores: np.ndarray, n_generated: int) -> None:
+        opts = self.options
+        if opts.talk_more_base is None or self.silence_token is None:
+            return
+        threshold = opts.talk_more_base + opts.talk_more_step * n_generated
+        shifted = scores - scores.max()
+        probs = np.exp(shifted)
+        p_silence = probs[self.silence_token] / probs.sum()
+        if p_silence <= threshold:
+            scores[self.silence_token] = -np.inf
+
+    def _sample(self, scores: np.ndarray) -> int:
+        opts = self.options
+        scores = scores / opts.temperature
+        k = min(opts.top_k, scores.size) if opts.top_k > 0 else scores.size
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        logits = scores[top] - scores[top[0]]
+        probs = np.exp(logits)
+        probs /= probs.sum()
+        if opts.top_p < 1.0:
+            keep = int(np.searchsorted(np.cumsum(probs), opts.top_p) + 1)
+            top, probs = top[:keep], probs[:keep] / probs[:keep].sum()
+        return int(top[self._rng.choice(top.size, p=probs)])

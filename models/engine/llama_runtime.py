@@ -68,13 +68,19 @@ class DeviceReport:
 
 @dataclass
 class TokenizedPart:
-    """A prompt part after mtmd tokenization, owned until ``free()``."""
+    """A prompt part after mtmd tokenization, owned until ``free()``.
+
+    ``video_groups`` > 1 means the part is one video segment of several
+    temporal patches (LiveCC's 6-frame opening chunk), evaluated as
+    transformers does: one ``<|vision_start|>`` ... ``<|vision_end|>`` around
+    all patches, patch ``g`` at temporal position ``t = p0 + g``.
+    """
 
     handle: object
     n_tokens: int
-    n_pos: int
     text_tokens: list[int]
     has_vision: bool
+    video_groups: int = 0
 
     def free(self) -> None:
         if self.handle is not None:
@@ -262,24 +268,36 @@ class LlamaMtmdRuntime:
             if chunks is not None:
                 mtmd_cpp.mtmd_input_chunks_free(chunks)
 
-    def _describe(self, chunks: object) -> TokenizedPart:
-        text_tokens: list[int] = []
-        has_vision = False
-        for i in range(mtmd_cpp.mtmd_input_chunks_size(chunks)):
-            chunk = mtmd_cpp.mtmd_input_chunks_get(chunks, i)
+    def _chunks(self, handle: object) -> list[tuple[object, list[int] | None]]:
+        """(chunk, its text tokens or None for vision) for each mtmd chunk."""
+        out = []
+        for i in range(mtmd_cpp.mtmd_input_chunks_size(handle)):
+            chunk = mtmd_cpp.mtmd_input_chunks_get(handle, i)
             if mtmd_cpp.mtmd_input_chunk_get_type(chunk) == mtmd_cpp.MTMD_INPUT_CHUNK_TYPE_TEXT:
                 n = ctypes.c_size_t()
                 ptr = mtmd_cpp.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(n))
-                text_tokens.extend(ptr[: n.value])
+                out.append((chunk, list(ptr[: n.value])))
             else:
-                has_vision = True
-        return TokenizedPart(
-            handle=chunks,
-            n_tokens=mtmd_cpp.mtmd_helper_get_n_tokens(chunks),
-            n_pos=mtmd_cpp.mtmd_helper_get_n_pos(chunks),
-            text_tokens=text_tokens,
-            has_vision=has_vision,
-        )
+                out.append((chunk, None))
+        return out
+
+    def _describe(self, handle: object) -> TokenizedPart:
+        chunks = self._chunks(handle)
+        groups = sum(tokens is None for _, tokens in chunks)
+        video = groups > 1 and mtmd_cpp.mtmd_decode_use_mrope(self._mtmd)
+        text_tokens: list[int] = []
+        n_tokens = 0
+        for i, (chunk, tokens) in enumerate(chunks):
+            if tokens is None:
+                n_tokens += mtmd_cpp.mtmd_input_chunk_get_n_tokens(chunk)
+            elif not (video and self._is_patch_boundary(chunks, i)):
+                text_tokens.extend(tokens)
+                n_tokens += len(tokens)
+        return TokenizedPart(handle, n_tokens, text_tokens, groups > 0, groups if video else 0)
+
+    def _is_patch_boundary(self, chunks, i: int) -> bool:
+        """``<|vision_end|><|vision_start|>`` that mtmd puts between two temporal patches."""
+        return 0 < i < len(chunks) - 1 and chunks[i - 1][1] is None and chunks[i + 1][1] is None
 
     def vision_segments(self, part: TokenizedPart) -> list[tuple[int, int]]:
         """(n_tokens, n_pos) of each vision segment in ``part``, for tests and logs."""
@@ -292,6 +310,8 @@ class LlamaMtmdRuntime:
 
     def eval_part(self, part: TokenizedPart, n_past: int, *, logits: bool) -> int:
         """Evaluate a tokenized part from position ``n_past``; returns the next position."""
+        if part.video_groups:
+            return self._eval_video(part, n_past, logits=logits)
         new_n_past = llama_cpp.llama_pos(n_past)
         t0 = time.perf_counter()
         rc = mtmd_cpp.mtmd_helper_eval_chunks(
@@ -302,6 +322,79 @@ class LlamaMtmdRuntime:
             raise LlamaRuntimeError(f"llama.cpp failed to evaluate {part.n_tokens} tokens (code {rc})")
         self._prompt_evaluated = True
         return int(new_n_past.value)
+
+    def _eval_video(self, part: TokenizedPart, n_past: int, *, logits: bool) -> int:
+        """Evaluate several temporal patches as ONE video segment, as transformers does.
+
+        mtmd merges at most two frames, so a 6-frame chunk arrives as three
+        images, each wrapped in its own vision start/end tokens and placed at
+        t = 0. Qwen2-VL was trained on one segment whose patches sit at
+        t = 0, 1, 2 (M-RoPE), with the text after it at p0 + max(t, h, w).
+        So: skip the inner end/start tokens, encode each patch with mtmd, and
+        decode its embeddings with those positions ourselves.
+        """
+        t0 = time.perf_counter()
+        chunks = self._chunks(part.handle)
+        pos = n_past
+        video_p0 = None
+        group = 0
+        extent = 0
+        for i, (chunk, tokens) in enumerate(chunks):
+            last = i == len(chunks) - 1
+            if tokens is None:
+                if video_p0 is None:
+                    video_p0 = pos
+                self._decode_patch(chunk, video_p0, group)
+                image = mtmd_cpp.mtmd_input_chunk_get_tokens_image(chunk)
+                extent = max(extent, group + 1, mtmd_cpp.mtmd_image_tokens_get_n_pos(image))
+                group += 1
+                pos = video_p0 + extent
+            elif not self._is_patch_boundary(chunks, i) and tokens:
+                self._decode_text(tokens, pos, logits=logits and last)
+                pos += len(tokens)
+        self.llama_seconds += time.perf_counter() - t0
+        self._prompt_evaluated = True
+        return pos
+
+    def _decode_patch(self, chunk: object, p0: int, group: int) -> None:
+        rc = mtmd_cpp.mtmd_encode_chunk(self._mtmd, chunk)
+        if rc != 0:
+            raise LlamaRuntimeError(f"mtmd failed to encode a video patch (code {rc})")
+        embd = mtmd_cpp.mtmd_get_output_embd(self._mtmd)
+        image = mtmd_cpp.mtmd_input_chunk_get_tokens_image(chunk)
+        n_tokens = mtmd_cpp.mtmd_input_chunk_get_n_tokens(chunk)
+        n_embd = llama_cpp.llama_model_n_embd_inp(self._model)
+        base = ctypes.cast(embd, ctypes.c_void_p).value
+        row_bytes = n_embd * ctypes.sizeof(ctypes.c_float)
+        pos4 = (llama_cpp.llama_pos * 4)()
+        batch = self._batch
+        for start in range(0, n_tokens, self.options.n_batch):
+            llama_cpp.llama_batch_ext_clear(batch)
+            for i in range(start, min(n_tokens, start + self.options.n_batch)):
+                row = ctypes.cast(base + i * row_bytes, ctypes.POINTER(ctypes.c_float))
+                idx = llama_cpp.llama_batch_ext_add_embd(batch, 0, llama_cpp.llama_embd(row, 1, n_embd))
+                p = mtmd_cpp.mtmd_image_tokens_get_decoder_pos(image, p0, i)
+                pos4[0], pos4[1], pos4[2], pos4[3] = p0 + group, p.y, p.x, p.z
+                llama_cpp.llama_batch_ext_set_pos(batch, idx, pos4)
+            rc = llama_cpp.llama_process(self._ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, batch)
+            if rc != 0:
+                raise LlamaRuntimeError(f"llama.cpp failed to decode a video patch (code {rc})")
+
+    def _decode_text(self, tokens: list[int], pos: int, *, logits: bool) -> None:
+        batch = self._batch
+        p = llama_cpp.llama_pos()
+        for start in range(0, len(tokens), self.options.n_batch):
+            llama_cpp.llama_batch_ext_clear(batch)
+            piece = tokens[start:start + self.options.n_batch]
+            for j, token in enumerate(piece):
+                idx = llama_cpp.llama_batch_ext_add_token(batch, 0, token)
+                p.value = pos + start + j
+                llama_cpp.llama_batch_ext_set_pos(batch, idx, ctypes.byref(p))
+            if logits and start + len(piece) == len(tokens):
+                llama_cpp.llama_batch_ext_set_output_logits(batch, idx, True)
+            rc = llama_cpp.llama_process(self._ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, batch)
+            if rc != 0:
+                raise LlamaRuntimeError(f"llama.cpp failed to decode {len(piece)} tokens (code {rc})")
 
     def decode_token(self, token: int, pos: int) -> None:
         """Evaluate one generated token at position ``pos`` and keep its logits."""

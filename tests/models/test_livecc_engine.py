@@ -112,12 +112,30 @@ def test_two_frames_become_one_temporal_patch(make_engine, clip_chunks):
         assert engine.runtime.vision_segments(part) == [((h // 28) * (w // 28), max(h, w) // 28)]
     finally:
         part.free()
-    # The opening chunk's six frames are three temporal patches.
-    part = engine.runtime.tokenize_part(engine.runtime.marker * 6, [f.rgb for f in clip_chunks[0].frames])
+
+
+
+def test_the_opening_chunk_is_one_video_segment_of_three_patches(make_engine, clip_chunks):
+    """As in transformers: one <|vision_start|>..<|vision_end|>, patches at t = p0, p0+1, p0+2."""
+    engine = make_engine()
+    rt = engine.runtime
+    frames = [f.rgb for f in clip_chunks[0].frames]
+    h, w = frames[0].shape[0] // 28, frames[0].shape[1] // 28
+    part = rt.tokenize_part(rt.marker * 6, frames)
     try:
-        assert len(engine.runtime.vision_segments(part)) == 3
+        assert rt.vision_segments(part) == [(h * w, max(h, w))] * 3  # mtmd: three images
+        assert part.video_groups == 3
+        vs, ve = rt.single_token("<|vision_start|>"), rt.single_token("<|vision_end|>")
+        assert part.text_tokens == [vs, ve]  # the inner end/start pairs are gone
+        assert part.n_tokens == 3 * h * w + 2
+        before = rt.evaluated_tokens()
+        end = rt.eval_part(part, 100, logits=True)
     finally:
         part.free()
+    assert rt.evaluated_tokens() - before == 3 * h * w + 2
+    # <|vision_start|> at 100, the patches from 101, the text after at 101 + max(t, h, w).
+    assert end == 101 + max(3, h, w) + 1
+    assert rt.position_range() == (100, end - 1)
 
 
 def test_each_chunk_evaluates_only_its_new_tokens(make_engine, clip_chunks):

@@ -1,0 +1,118 @@
+"""``livecc-desk``: the one console entry point.
+
+With no arguments it will open the GUI (not built yet: it prints help). The
+subcommands run headless:
+
+  livecc-desk commentate VIDEO --model M.gguf --mmproj P.gguf [options]
+  livecc-desk models make-tiny DIR
+  livecc-desk demo
+
+Errors caused by input or the environment print one clear line and exit 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app.errors import LiveCCError
+
+DEFAULT_MAX_PIXELS = 384 * 28 * 28
+EXIT_INPUT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, type=Path, help="language model GGUF (LiveCC / Qwen2-VL)")
+    p.add_argument("--mmproj", required=True, type=Path, help="vision projector GGUF published with the model")
+    p.add_argument("--query", default=None, help="what to commentate, in your words (default: describe the video)")
+    p.add_argument("--n-ctx", type=int, default=8192, help="context size in tokens (default 8192)")
+    p.add_argument("--n-gpu-layers", type=int, default=-1,
+                   help="layers to offload to the GPU: -1 all (default), 0 CPU only")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"most pixels per frame after resizing (default {DEFAULT_MAX_PIXELS} = 384*28*28)")
+    p.add_argument("--max-new-tokens", type=int, default=16, help="most tokens per 1-s chunk (default 16)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true", help="always take the most likely token (reproducible)")
+    mode.add_argument("--seed", type=int, default=None, help="sample with this seed (default: sampling, seed 0)")
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    p.add_argument("--repetition-penalty", type=float, default=1.05, help="(default 1.05, as LiveCC)")
+    p.add_argument("--talk-more", nargs=2, type=float, metavar=("BASE", "STEP"), default=None,
+                   help="suppress silence while its probability is <= BASE + STEP*n (speaks more often)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livecc-desk", description="Live commentary on video with LiveCC.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: llama.cpp too)")
+    sub = parser.add_subparsers(dest="command")
+
+    c = sub.add_parser("commentate", help="commentate a video file")
+    c.add_argument("video", type=Path)
+    _add_engine_options(c)
+    c.add_argument("--start", type=float, default=0.0, help="start at this many seconds")
+    c.add_argument("--end", type=float, default=None, help="stop at this many seconds")
+    c.add_argument("--srt", type=Path, help="write SubRip subtitles here")
+    c.add_argument("--vtt", type=Path, help="write WebVTT subtitles here")
+    c.add_argument("--jsonl", type=Path, help="append the transcript here, one JSON object per chunk")
+    c.add_argument("--show-silence", action="store_true", help="print silent chunks as '...'")
+
+    m = sub.add_parser("models", help="manage model files")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    t = msub.add_parser("make-tiny", help="write a tiny random-weight Qwen2-VL pair (for smoke tests)")
+    t.add_argument("dir", type=Path)
+    t.add_argument("--seed", type=int, default=0)
+
+    d = sub.add_parser("demo", help="commentate a generated clip with the tiny model (no download)")
+    d.add_argument("--dir", type=Path, default=None, help="where to keep the demo files (default: user cache)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.verbose < 2:
+        logging.getLogger("models.engine.llama_runtime").setLevel(logging.ERROR)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "commentate":
+            from app.cli_commentate import run_commentate
+
+            return run_commentate(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "demo":
+            from app.cli_commentate import run_demo
+
+            return run_demo(args)
+    except LiveCCError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    parser.error(f"unknown command {args.command}")
+    return EXIT_INPUT_ERROR
+
+
+def _models(args) -> int:
+    if args.models_command == "make-tiny":
+        from models.tiny_model import make_tiny_model
+
+        tiny = make_tiny_model(args.dir, seed=args.seed)
+        print(f"model:  {tiny.text_path}\nmmproj: {tiny.mmproj_path}")
+        return 0
+    return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

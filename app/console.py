@@ -1,0 +1,84 @@
+"""Terminal output for the CLI: commentary lines as they come, and a progress bar.
+
+Commentary goes to stdout (so it can be piped); the progress bar goes to stderr
+and only when stderr is a terminal. On a terminal words appear as they are
+decoded; when piped, each chunk's line is written once it is complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import TextIO
+
+from app.records import ChunkDone, ChunkStarted, CommentaryDelta
+
+
+def format_time(seconds: float) -> str:
+    m, s = divmod(max(0.0, seconds), 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h:d}:{m:02d}:{s:04.1f}" if h else f"{m:d}:{s:04.1f}"
+
+
+class CommentaryPrinter:
+    """Prints ``[t0-t1s] text`` per non-silent chunk."""
+
+    def __init__(self, out: TextIO = sys.stdout, *, live: bool | None = None, show_silence: bool = False) -> None:
+        self.out = out
+        self.live = out.isatty() if live is None else live
+        self.show_silence = show_silence
+        self._open = False
+
+    def handle(self, event, before_write=lambda: None) -> None:
+        if isinstance(event, CommentaryDelta) and self.live:
+            if not self._open:
+                before_write()
+                self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s]")
+                self._open = True
+            self.out.write(event.text)
+            self.out.flush()
+        elif isinstance(event, ChunkDone):
+            if self._open:
+                self.out.write("\n")
+                self._open = False
+            elif not self.live and (event.text or self.show_silence):
+                self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s] {event.text.strip() or '...'}\n")
+            elif self.live and self.show_silence and not event.text:
+                before_write()
+                self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s] ...\n")
+            self.out.flush()
+
+
+class ProgressBar:
+    """``[#####-----]  42%  0:12.0/0:30.0  3.1x real time`` on one stderr line."""
+
+    def __init__(self, start: float, end: float | None, err: TextIO = sys.stderr, enabled: bool | None = None) -> None:
+        self.start, self.end = start, end
+        self.err = err
+        self.enabled = err.isatty() if enabled is None else enabled
+        self._t0 = time.monotonic()
+        self._shown = False
+
+    def clear(self) -> None:
+        if self.enabled and self._shown:
+            self.err.write("\r\033[K")
+            self.err.flush()
+            self._shown = False
+
+    def update(self, event) -> None:
+        if not self.enabled or not isinstance(event, (ChunkStarted, ChunkDone)):
+            return
+        position = event.t1 if isinstance(event, ChunkDone) else event.t0
+        elapsed = max(1e-6, time.monotonic() - self._t0)
+        speed = (position - self.start) / elapsed
+        width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 50))
+        if self.end and self.end > self.start:
+            frac = min(1.0, max(0.0, (position - self.start) / (self.end - self.start)))
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            line = f"[{bar}] {frac * 100:3.0f}%  {format_time(position)}/{format_time(self.end)}"
+        else:
+            line = f"{format_time(position)}"
+        self.err.write(f"\r\033[K{line}  {speed:4.1f}x real time")
+        self.err.flush()
+        self._shown = True

@@ -1,0 +1,1 @@
+"""LiveCC Desk Qt widgets: the only package that imports Qt."""

@@ -50,3 +50,19 @@ class ModelLoadError(ModelError):
 
 class ContextTooSmallError(ModelError):
     """The context cannot hold even one chunk beside the system prompt and query."""
+
+
+class EngineError(LiveCCError):
+    """llama.cpp failed while running (out of memory, a failed decode)."""
+
+
+class ExportError(OutputError):
+    """An export (captioned video, spoken track) failed: ffmpeg missing or failing, disk full."""
+
+
+class ExportCancelled(LiveCCError):
+    """The user cancelled a long export or computation; partial output was removed."""
+
+
+class SpeechError(LiveCCError):
+    """No speech synthesiser can turn text into audio on this system."""

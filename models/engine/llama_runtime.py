@@ -26,7 +26,7 @@ import llama_cpp
 from llama_cpp import mtmd_cpp
 
 from models.engine.gguf_check import ModelPair, check_model_pair
-from app.errors import ModelLoadError
+from app.errors import EngineError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class DeviceReport:
             return "CPU only (this llama-cpp-python build has no GPU backend)"
         if self.n_layers_offloaded == 0:
             return "CPU (GPU offload disabled)"
-        return f"GPU: {self.n_layers_offloaded}/{self.n_layers} layers offloaded"
+        vision = "vision on GPU" if self.vision_on_gpu else "vision on CPU"
+        return f"GPU: {self.n_layers_offloaded}/{self.n_layers + 1} layers offloaded (with output), {vision}"
 
 
 @dataclass
@@ -88,7 +89,7 @@ class TokenizedPart:
             self.handle = None
 
 
-class LlamaRuntimeError(RuntimeError):
+class LlamaRuntimeError(EngineError):
     """llama.cpp refused an operation (the message says which)."""
 
 
@@ -167,7 +168,8 @@ class LlamaMtmdRuntime:
 
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
-        mparams_mtmd.use_gpu = gpu and opts.vision_on_gpu
+        vision_on_gpu = gpu and opts.vision_on_gpu and opts.n_gpu_layers != 0
+        mparams_mtmd.use_gpu = vision_on_gpu
         mparams_mtmd.n_threads = threads
         mparams_mtmd.print_timings = False
         mparams_mtmd.warmup = False
@@ -184,7 +186,7 @@ class LlamaMtmdRuntime:
             gpu_offload_supported=gpu,
             n_layers=n_layers,
             n_layers_offloaded=min(wanted, n_layers + 1) if gpu else 0,
-            vision_on_gpu=gpu and opts.vision_on_gpu,
+            vision_on_gpu=vision_on_gpu,
         )
         self._batch = llama_cpp.llama_batch_ext_init(self._ctx)
         self._prompt_evaluated = self._token_decoded = False

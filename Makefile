@@ -7,9 +7,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup system run test bench clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# Xvfb, espeak-ng and Qt's X11 libraries (installed when root, else the apt command is printed).
+system:
+	@scripts/ensure_system_packages.sh
 
 $(STAMP): pyproject.toml scripts/check_build_tools.sh
 	@scripts/check_build_tools.sh $(PYTHON)
@@ -20,7 +24,7 @@ $(STAMP): pyproject.toml scripts/check_build_tools.sh
 	@touch $(STAMP)
 
 run: setup
-	$(VENV)/bin/livecc-desk demo
+	$(VENV)/bin/livecc-desk
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,7 +1,6 @@
 """``livecc-desk``: the one console entry point.
 
-With no arguments it will open the GUI (not built yet: it prints help). The
-subcommands run headless:
+With no arguments it opens the desktop application. The subcommands run headless:
 
   livecc-desk commentate VIDEO --model M.gguf --mmproj P.gguf [options]
   livecc-desk models make-tiny DIR
@@ -15,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
+import os
 import sys
 from pathlib import Path
 
@@ -50,14 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: llama.cpp too)")
     sub = parser.add_subparsers(dest="command")
 
-    c = sub.add_parser("commentate", help="commentate a video file")
-    c.add_argument("video", type=Path)
+    c = sub.add_parser("commentate", help="commentate video files (several, or every video in a folder)")
+    c.add_argument("videos", nargs="+", type=Path, metavar="VIDEO",
+                   help="video files or folders (a folder's videos are taken, not its subfolders)")
     _add_engine_options(c)
     c.add_argument("--start", type=float, default=0.0, help="start at this many seconds")
     c.add_argument("--end", type=float, default=None, help="stop at this many seconds")
     c.add_argument("--srt", type=Path, help="write SubRip subtitles here")
     c.add_argument("--vtt", type=Path, help="write WebVTT subtitles here")
     c.add_argument("--jsonl", type=Path, help="append the transcript here, one JSON object per chunk")
+    c.add_argument("--out-dir", type=Path, default=None,
+                   help="write NAME.srt, NAME.vtt, NAME.jsonl per video here (default with several videos: "
+                        "next to each video)")
+    c.add_argument("--formats", default="srt,vtt,jsonl",
+                   help="which files to write per video with several videos or --out-dir (default srt,vtt,jsonl)")
+    c.add_argument("--export-mp4", action="store_true",
+                   help="also write NAME.captioned.mp4: the video with the commentary burned in")
+    c.add_argument("--speak", action="store_true",
+                   help="add the spoken commentary to the captioned MP4 (implies --export-mp4)")
     c.add_argument("--show-silence", action="store_true", help="print silent chunks as '...'")
 
     m = sub.add_parser("models", help="manage model files")
@@ -72,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The GUI's engine child starts with 'spawn'; a frozen (PyInstaller) build needs this first.
+    multiprocessing.freeze_support()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        if _no_display():
+            print("error: no display found, and the LiveCC Desk window needs one. Run it in a desktop "
+                  "session, or use it headless: livecc-desk commentate VIDEO ... (livecc-desk --help).",
+                  file=sys.stderr)
+            return EXIT_INPUT_ERROR
+        from ui.app import run_gui
+
+        return run_gui([sys.argv[0]])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -102,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     parser.error(f"unknown command {args.command}")
     return EXIT_INPUT_ERROR
+
+
+def _no_display() -> bool:
+    """On X11/Wayland systems Qt aborts the process without a display; say so instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _models(args) -> int:

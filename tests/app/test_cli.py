@@ -185,6 +185,6 @@ def test_make_tiny_writes_a_loadable_pair(tmp_path, clip):
     assert ok.returncode == 0, ok.stderr
 
 
-def test_no_arguments_prints_help():
-    result = cli()
-    assert result.returncode == 0 and "commentate" in result.stdout
+def test_help_lists_the_subcommands():
+    result = cli("--help")
+    assert result.returncode == 0 and "commentate" in result.stdout and "models" in result.stdout

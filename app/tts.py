@@ -1,0 +1,247 @@
+"""Spoken commentary: pyttsx3 in one dedicated worker thread, never behind the picture.
+
+pyttsx3's ``runAndWait()`` blocks for as long as the phrase is spoken, and some
+backends only work from the thread that created the engine (Windows SAPI needs
+COM initialised there). So one thread owns one engine for the app's whole life
+and takes phrases from a queue. Commentary arrives every second; speech is
+slower than that at times, so the queue is a *freshness* policy, not a FIFO:
+when the worker is free it drops every phrase older than ``max_delay_s`` and
+speaks the fresh ones joined as one utterance. Silence (the model's `` ...``) is
+never queued. If no speech engine can start, the problem is reported once and
+phrases are discarded from then on.
+
+On Linux pyttsx3 synthesises with espeak-ng (``libespeak-ng``) and plays the
+result with ``aplay`` (alsa-utils); both are checked up front, because without
+``aplay`` pyttsx3 would print a shell error for every phrase.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.protocol import SILENCE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Voice:
+    id: str
+    name: str
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    text: str
+    queued_at: float
+
+
+def is_silence(text: str) -> bool:
+    stripped = text.strip()
+    return not stripped or stripped == SILENCE.strip() or set(stripped) <= set(".… ")
+
+
+def speech_problem() -> str | None:
+    """Why speech cannot work on this system, or ``None`` if it may."""
+    if platform.system() == "Linux":
+        import ctypes.util
+
+        if not (ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")):
+            return "Voice is off: no speech engine found. Install espeak-ng (Debian/Ubuntu: apt install espeak-ng)."
+        if shutil.which("aplay") is None:
+            return "Voice is off: no audio player found. Install alsa-utils (it provides aplay)."
+    return None
+
+
+def _pyttsx3_engine():
+    import pyttsx3
+
+    if platform.system() == "Windows":
+        try:  # SAPI is a COM server: this thread must join a COM apartment first
+            import comtypes
+
+            comtypes.CoInitialize()
+        except Exception:
+            pass
+    return pyttsx3.init()
+
+
+class Speaker:
+    """Speaks finished phrases in a worker thread, dropping stale ones.
+
+    Args:
+        on_problem: called once (from the worker thread) with a message if speech cannot work.
+        rate: words per minute.
+        volume: 0.0 to 1.0.
+        voice_id: a voice id from :meth:`voices`; empty for the system default.
+        max_delay_s: phrases waiting longer than this are dropped, not spoken.
+        engine_factory: makes the pyttsx3-like engine, inside the worker thread.
+        clock: monotonic seconds (tests give their own).
+    """
+
+    def __init__(self, on_problem: Callable[[str], None] | None = None, *, rate: int = 185,
+                 volume: float = 1.0, voice_id: str = "", max_delay_s: float = 2.0,
+                 engine_factory: Callable[[], object] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.on_problem = on_problem
+        self.max_delay_s = max_delay_s
+        self._factory = engine_factory
+        self._clock = clock
+        self._props = {"rate": rate, "volume": volume, "voice": voice_id}
+        self._props_dirty = True
+        self._cond = threading.Condition()
+        self._phrases: deque[_Phrase] = deque()
+        self._voices_wanted = False
+        self._voices: list[Voice] | None = None
+        self._closed = False
+        self.available: bool | None = None  # unknown until the worker starts an engine
+        self.problem: str | None = None
+        self.spoken: list[str] = []      # utterances handed to the engine, latest last (bounded)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="tts", daemon=True)
+        self._thread.start()
+
+    # -- called from any thread ------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """Queue a finished phrase; silence and empty text are ignored."""
+        if is_silence(text) or self.available is False:
+            return
+        with self._cond:
+            self._phrases.append(_Phrase(" ".join(text.split()), self._clock()))
+            self._cond.notify()
+
+    def configure(self, *, rate: int | None = None, volume: float | None = None,
+                  voice_id: str | None = None, max_delay_s: float | None = None) -> None:
+        with self._cond:
+            for key, value in (("rate", rate), ("volume", volume), ("voice", voice_id)):
+                if value is not None:
+                    self._props[key] = value
+            if max_delay_s is not None:
+                self.max_delay_s = max_delay_s
+            self._props_dirty = True
+
+    def clear(self) -> None:
+        """Forget queued phrases (a session stopped)."""
+        with self._cond:
+            self._phrases.clear()
+
+    def voices(self, timeout: float = 3.0) -> list[Voice]:
+        """The installed voices (asked of the worker's engine); empty if none or no answer."""
+        with self._cond:
+            if self._voices is None:
+                self._voices_wanted = True
+                self._cond.notify()
+                self._cond.wait_for(lambda: self._voices is not None or self._closed
+                                    or self.available is False, timeout)
+            return list(self._voices or [])
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._phrases and not self._busy
+
+    def close(self, timeout: float = 3.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._phrases.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    # -- the worker --------------------------------------------------------------
+
+    _busy = False
+
+    def _fresh_text(self) -> str | None:
+        """Join the phrases still fresh; drop the stale ones. Called with the lock held."""
+        now = self._clock()
+        fresh = []
+        while self._phrases:
+            phrase = self._phrases.popleft()
+            if now - phrase.queued_at > self.max_delay_s:
+                self.dropped += 1
+            else:
+                fresh.append(phrase.text)
+        return " ".join(fresh) if fresh else None
+
+    def _start_engine(self):
+        problem = speech_problem() if self._factory is None else None
+        if problem is None:
+            try:
+                return (self._factory or _pyttsx3_engine)()
+            except Exception as exc:  # pyttsx3 raises whatever its backend raises
+                problem = f"Voice is off: the speech engine could not start ({exc})."
+        self.problem = problem
+        self.available = False
+        with self._cond:
+            self._phrases.clear()
+            self._cond.notify_all()
+        if self.on_problem:
+            self.on_problem(problem)
+        return None
+
+    def _run(self) -> None:
+        engine = self._start_engine()
+        if engine is None:
+            return
+        self.available = True
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._phrases or self._closed or self._voices_wanted)
+                if self._closed:
+                    break
+                if self._voices_wanted:
+                    self._voices_wanted = False
+                    self._voices = self._list_voices(engine)
+                    self._cond.notify_all()
+                    continue
+                text = self._fresh_text()
+                props = dict(self._props) if self._props_dirty else None
+                self._props_dirty = False
+                self._busy = text is not None
+            if props:
+                self._apply(engine, props)
+            if text:
+                self._speak(engine, text)
+            with self._cond:
+                self._busy = False
+
+    def _apply(self, engine, props: dict) -> None:
+        for key, value in props.items():
+            if key == "voice" and not value:
+                continue
+            try:
+                engine.setProperty(key, value)
+            except Exception as exc:
+                log.warning("voice setting %s=%r refused: %s", key, value, exc)
+
+    def _speak(self, engine, text: str) -> None:
+        self.spoken.append(text)
+        del self.spoken[:-50]
+        try:
+            engine.say(text)
+            engine.runAndWait()
+        except Exception as exc:  # keep the worker alive; report the first failure only
+            if self.problem is None:
+                self.problem = f"Speaking failed: {exc}"
+                if self.on_problem:
+                    self.on_problem(self.problem)
+
+    @staticmethod
+    def _list_voices(engine) -> list[Voice]:
+        try:
+            found = engine.getProperty("voices") or []
+        except Exception:
+            return []
+        voices = []
+        for v in found:
+            langs = tuple(str(lang) for lang in (getattr(v, "languages", None) or ()))
+            voices.append(Voice(str(v.id), str(getattr(v, "name", v.id)), langs))
+        return voices

@@ -1,0 +1,63 @@
+"""Settings: defaults, round trip, and damaged files that never stop the app."""
+
+from __future__ import annotations
+
+import json
+
+from app.settings import Settings, SettingsStore, engine_options
+
+
+def test_defaults_when_there_is_no_file(tmp_path):
+    result = SettingsStore(tmp_path).load()
+    assert result.settings == Settings() and result.warnings == () and result.backup is None
+
+
+def test_round_trip(tmp_path):
+    store = SettingsStore(tmp_path / "new")
+    s = Settings().replace("overlay", font_size=40, positions={"HDMI-1": (10, 20, 300, 80)})
+    s = s.replace("capture", kind="region", region=(1, 2, 300, 200)).replace("voice", enabled=True, rate=150)
+    store.save(s)
+    result = store.load()
+    assert result.settings == s and result.warnings == ()
+
+
+def test_invalid_json_falls_back_to_defaults_and_keeps_a_backup(tmp_path):
+    store = SettingsStore(tmp_path)
+    store.path.write_text("{not json", encoding="utf-8")
+    result = store.load()
+    assert result.settings == Settings()
+    assert len(result.warnings) == 1 and "not valid JSON" in result.warnings[0]
+    assert result.backup.read_text(encoding="utf-8") == "{not json"
+
+
+def test_bad_values_fall_back_one_by_one(tmp_path):
+    store = SettingsStore(tmp_path)
+    store.path.write_text(json.dumps({
+        "overlay": {"font_size": 9999, "text_color": "red", "lines": 3, "positions": {"x": [1, 2]}},
+        "voice": {"enabled": "yes", "rate": 120},
+        "capture": {"kind": "hologram"},
+        "model": [1, 2],
+        "unknown": 1,
+    }), encoding="utf-8")
+    result = store.load()
+    s = result.settings
+    assert s.overlay.font_size == 28 and s.overlay.text_color == "#FFFFFF" and s.overlay.lines == 3
+    assert s.overlay.positions == {} and s.voice.enabled is False and s.voice.rate == 120
+    assert s.capture.kind == "screen" and s.model == Settings().model
+    assert len(result.warnings) == 6 and result.backup is not None
+
+
+def test_a_file_that_is_not_an_object(tmp_path):
+    store = SettingsStore(tmp_path)
+    store.path.write_text("[1, 2, 3]", encoding="utf-8")
+    result = store.load()
+    assert result.settings == Settings() and "settings object" in result.warnings[0]
+
+
+def test_engine_options_follow_the_settings():
+    s = Settings().replace("model", n_ctx=2048, n_threads=0, n_gpu_layers=0)
+    s = s.replace("commentary", greedy=True, talk_more=True, talk_more_base=0.3, max_new_tokens=8)
+    options = engine_options(s)
+    assert options.runtime.n_ctx == 2048 and options.runtime.n_threads is None
+    assert options.sampling.greedy and options.sampling.talk_more_base == 0.3 and options.max_new_tokens == 8
+    assert engine_options(Settings()).sampling.talk_more_base is None

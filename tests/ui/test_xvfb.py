@@ -1,0 +1,76 @@
+"""Under a real X server (Xvfb): capture a moving window with mss, and screenshot the app.
+
+Each test starts its own Xvfb on a free display (``-displayfd``: the server
+picks the number, so parallel runs never collide) and runs a scenario of
+``xvfb_scenarios.py`` in a child process with ``QT_QPA_PLATFORM=xcb``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+SCENARIOS = Path(__file__).with_name("xvfb_scenarios.py")
+pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
+                                reason="Xvfb is not installed: run scripts/ensure_system_packages.sh")
+
+
+@pytest.fixture
+def xvfb():
+    """The DISPLAY of a fresh Xvfb (1280x800, 24-bit), stopped after the test."""
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+def _run(display: str, *args: str) -> None:
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    env.pop("WAYLAND_DISPLAY", None)
+    done = subprocess.run([sys.executable, str(SCENARIOS), *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_window_and_region_capture_of_a_moving_pattern_reach_the_engine(xvfb, tiny_model, tmp_path):
+    out = tmp_path / "capture.json"
+    _run(xvfb, "capture", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(out))
+    r = json.loads(out.read_text())
+    assert "error" not in r, r.get("error")
+    assert r["monitors"] == ["Monitor 1 (1280×800 at 0,0)"]
+    assert r["listed"] and r["own_pid_excluded"]
+    for key in ("window_stamps", "region_stamps"):
+        stamps = r[key]
+        assert None not in stamps, f"{key}: the captured pixels are not the window's pattern"
+        assert stamps == sorted(stamps) and stamps[-1] > stamps[0], f"{key}: the pattern did not move"
+    assert len(r["chunks"]) >= 2 and r["chunks"][0][1] - r["chunks"][0][0] == pytest.approx(3.0)
+    assert r["session_end"] == "stopped"
+    assert r["frames_before_close"] == 2 and "was closed" in r["after_close"]
+
+
+def test_screenshots_of_the_running_app(xvfb, tiny_model, tmp_path):
+    _run(xvfb, "screenshots", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(tmp_path))
+    facts = json.loads((tmp_path / "facts.json").read_text())
+    assert facts["running"] and facts["start_text"] == "Stop" and facts["chunks"] >= 12
+    assert facts["widgets_visible"] and facts["preview_frames"] > 0 and facts["transcript_chars"] > 0
+    assert facts["main"]["std"] > 20 and facts["main"]["colours"] > 50
+    assert facts["preview_region"]["std"] > 20  # the video is visible in the preview
+    main = cv2.imread(str(tmp_path / "main-window.png"))
+    overlay = cv2.imread(str(tmp_path / "overlay.png"))
+    assert main.shape[:2] == (facts["grab_size"][1], facts["grab_size"][0])
+    assert overlay.shape[:2] == (720, 1280) and overlay.std() > 20

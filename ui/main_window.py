@@ -1,0 +1,338 @@
+"""The main window: pick a source and a model, press Start, watch the commentary.
+
+Left: the source, the model and what to commentate. Right: the live preview
+over the transcript. Bottom: the status line. Everything slow (loading,
+commentating, probing cameras, downloads) happens in the engine process or a
+worker thread; this window only reacts to signals, so it never freezes.
+
+When the engine dies, a banner says why and offers "Restart engine"; the
+transcript stays on screen and on disk, and for a video file the start time is
+moved to where commentary stopped, so Start resumes there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+
+from app.engine_process import EngineDied, EngineFailed, Load, Loaded
+from app.errors import LiveCCError
+from app.records import ChunkDone
+from app.session import SessionEnded, export_transcript
+from app.settings import LoadResult, Settings, SettingsStore, default_data_dir, engine_options
+from app.tts import Speaker
+from ui.engine_bridge import EngineBridge
+from ui.main_layout import MainLayout
+from ui.model_panel import ModelChoice
+from ui.overlay import OverlayWindow
+from ui.region_selector import RegionSelector
+from ui.settings_dialog import SettingsDialog
+from ui.transcript_view import clock
+
+
+class MainWindow(MainLayout, QMainWindow):
+    """The app's window. ``bridge`` runs the engine; ``store`` keeps the settings."""
+
+    speechProblem = Signal(str)
+
+    def __init__(self, store: SettingsStore, loaded: LoadResult, bridge: EngineBridge,
+                 speaker_factory=Speaker) -> None:
+        super().__init__()
+        self.setWindowTitle("LiveCC Desk")
+        self.setObjectName("mainWindow")
+        self.store, self.settings, self.bridge = store, loaded.settings, bridge
+        self._speaker_factory = speaker_factory
+        self.speaker: Speaker | None = None
+        self._start_when_ready = False
+        self._region_selector: RegionSelector | None = None
+        self._build()
+        self._connect()
+        self.overlay = OverlayWindow(self.settings.overlay)
+        self.overlay.geometrySaved.connect(self._overlay_moved)
+        self.overlay.hideRequested.connect(lambda: self.overlay_action.setChecked(False))
+        self.overlay.clickThroughChanged.connect(self.click_through_action.setChecked)
+        self.source.load_settings(self.settings.capture)
+        self.query.setText(self.settings.commentary.query)
+        self.model_panel.refresh(self._local_choice())
+        self.voice_action.setChecked(self.settings.voice.enabled)
+        self.click_through_action.setChecked(self.settings.overlay.click_through)
+        for warning in loaded.warnings:
+            self.show_banner(warning, "warn")
+        self._set_running(False)
+
+    def _connect(self) -> None:
+        br = self.bridge
+        br.engineState.connect(self._engine_state)
+        br.loaded.connect(self._loaded)
+        br.engineError.connect(self._engine_error)
+        br.engineDied.connect(self._engine_died)
+        br.engineEvent.connect(self._engine_event)
+        br.stats.connect(self.status.show_stats)
+        br.preview.connect(self._show_preview)
+        br.warning.connect(lambda text: self.show_banner(text, "warn"))
+        br.sessionFinished.connect(self._session_finished)
+        self.model_panel.loadRequested.connect(self.load_model)
+        self.model_panel.restartRequested.connect(br.restart)
+        self.source.drawRegionRequested.connect(self._draw_region)
+        self.query.returnPressed.connect(self._query_changed)
+        self.question.returnPressed.connect(self._ask)
+        self.speechProblem.connect(self._speech_problem)
+
+    # -- engine --------------------------------------------------------------------------
+
+    def _local_choice(self) -> ModelChoice | None:
+        m = self.settings.model
+        if not m.model_path:
+            return None
+        return ModelChoice(Path(m.model_path).stem, m.model_path, m.mmproj_path, m.catalog_id)
+
+    def load_model(self, choice: ModelChoice) -> None:
+        self.settings = self.settings.replace("model", model_path=choice.text_path, mmproj_path=choice.mmproj_path,
+                                              catalog_id=choice.catalog_id)
+        self.save_settings()
+        self.banner_box.hide()
+        self.bridge.load(Load(choice.text_path, choice.mmproj_path, engine_options(self.settings),
+                              self.query.text().strip() or self.settings.commentary.query))
+
+    def _engine_state(self, state: str, detail: str) -> None:
+        self.model_panel.show_engine_state(state, detail)
+        if state == "loading":
+            self.status.set_state(f"Loading model {detail}…", "busy")
+        elif state == "ready" and not self.running:
+            self.status.set_state("Ready: press Start (F5)", "idle")
+        self.start_action.setEnabled(state in ("ready", "no engine", "failed", "dead") or self.running)
+
+    def _loaded(self, loaded: Loaded) -> None:
+        self.status.set_device(loaded.device, loaded.gpu)
+        if self._start_when_ready:
+            self._start_when_ready = False
+            self.start()
+
+    def _engine_error(self, failed: EngineFailed) -> None:
+        self._start_when_ready = False
+        self.show_banner(failed.message, "error", restart=failed.during == "load")
+        if failed.during == "load":
+            self.status.set_state("The model could not be loaded", "error")
+
+    def _engine_died(self, died: EngineDied) -> None:
+        self._start_when_ready = False
+        detail = f"\n{died.log_tail}" if died.log_tail else ""
+        self.show_banner(f"The engine stopped: {died.reason}. The transcript is kept; "
+                         f"restart the engine to go on.{detail}", "error", restart=True)
+        self.status.set_state("Engine stopped", "error")
+
+    # -- running ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        session = self.bridge.session
+        return session is not None and session.running
+
+    def toggle_running(self) -> None:
+        self.stop() if self.running else self.start()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        choice = self.model_panel.current()
+        loaded = self.bridge.host.last_load
+        if self.bridge.state == "ready" and choice is not None and loaded is not None \
+                and loaded.model_path != choice.text_path:
+            self._start_when_ready = True  # another model was picked since: load it first
+            self.load_model(choice)
+            return
+        if self.bridge.state != "ready":
+            if choice is None:
+                self.show_banner("Choose a model first: open a GGUF pair, or download one.", "warn")
+                return
+            self._start_when_ready = True
+            if self.bridge.state != "loading":
+                self.load_model(choice)
+            return
+        try:
+            source = self.source.build_source(self.settings.capture.capture_fps)
+            folder = Path(self.settings.capture.transcript_dir or default_data_dir() / "transcripts")
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.source.current_kind}.jsonl"
+            session = self.bridge.start_session(
+                source, query=self.query.text().strip() or self.settings.commentary.query,
+                transcript_path=folder / name, max_pixels=self.settings.model.max_pixels,
+                time_offset=self.transcript.end_time if source.is_live else 0.0)
+        except (LiveCCError, OSError) as exc:
+            self.show_banner(str(exc), "error")
+            return
+        self.banner_box.hide()
+        self.settings = self.settings.replace("capture", **self.source.to_settings(self.settings.capture))
+        self.save_settings()
+        self.transcript.add_note(f"— {dt.datetime.now():%H:%M:%S} · {self.source.describe()} —")
+        self.status.reset_stats()
+        self.status.set_state(f"● Live · {self.source.describe()}" if source.is_live
+                              else f"● Commentating {self.source.describe()}", "live")
+        self._session_file = session.transcript_path
+        self._set_running(True)
+
+    def stop(self) -> None:
+        self._start_when_ready = False
+        self.bridge.stop_session()
+        if self.speaker is not None:
+            self.speaker.clear()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_action.setText("Stop" if running else "Start")
+        self.start_action.setProperty("running", running)
+        self.start_button.setProperty("running", running)
+        self.start_button.style().polish(self.start_button)
+        self.source.setEnabled(not running)
+        self.model_panel.setEnabled(not running)
+
+    def _session_finished(self, ended: SessionEnded) -> None:
+        self._set_running(False)
+        self.preview.set_idle()
+        if ended.reason in ("source_failed", "error"):
+            self.show_banner(ended.message, "error")
+        if ended.reason == "engine_died" and self.source.current_kind == "file" and self.transcript.chunks:
+            self.source.start_at.setValue(self.transcript.end_time)
+        saved = f" · transcript saved: {ended.transcript_path.name}" if ended.transcript_path else ""
+        kind = "error" if ended.reason in ("source_failed", "error", "engine_died") else "idle"
+        self.status.set_state(f"{ended.message}{saved}", kind)
+
+    def _engine_event(self, event: object) -> None:
+        self.transcript.handle_event(event)
+        self.overlay.handle_event(event)
+        if isinstance(event, ChunkDone) and not event.silent and self.speaker is not None:
+            self.speaker.say(event.text)
+
+    def _show_preview(self, image, t: float) -> None:
+        self.preview.show_image(image, clock(t))
+        self.bridge.preview_shown()
+
+    def _query_changed(self) -> None:
+        query = self.query.text().strip()
+        if query:
+            self.bridge.set_query(query)
+            self.settings = self.settings.replace("commentary", query=query)
+            self.save_settings()
+            self.status.showMessage("The next second is commentated with the new instruction.", 4000)
+
+    def _ask(self) -> None:
+        question = self.question.text().strip()
+        if question and self.bridge.ask(question):
+            self.transcript.add_note(f"Q: {question}")
+            self.question.clear()
+        elif question:
+            self.status.showMessage("Load a model first to ask questions.", 4000)
+
+    # -- overlay, voice, settings ------------------------------------------------------------
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        self.overlay_action.setChecked(visible)
+        if visible:
+            screen = self.screen() or self.overlay.screen()
+            self.overlay.place_on(screen, self.settings.overlay.positions)
+            self.overlay.show()
+        else:
+            self.overlay.hide()
+        self.settings = self.settings.replace("overlay", visible=visible)
+
+    def _overlay_moved(self, screen_name: str, geometry: tuple) -> None:
+        positions = dict(self.settings.overlay.positions)
+        positions[screen_name] = tuple(geometry)
+        self.settings = self.settings.replace("overlay", positions=positions)
+
+    def _set_click_through(self, on: bool) -> None:
+        if self.overlay.click_through != on:
+            self.overlay.set_click_through(on, emit=False)
+        self.settings = self.settings.replace("overlay", click_through=on)
+
+    def _set_voice(self, on: bool) -> None:
+        self.settings = self.settings.replace("voice", enabled=on)
+        if on and self.speaker is None:
+            v = self.settings.voice
+            self.speaker = self._speaker_factory(self.speechProblem.emit, rate=v.rate, volume=v.volume,
+                                                 voice_id=v.voice_id, max_delay_s=v.max_delay_s)
+        elif not on and self.speaker is not None:
+            self.speaker.clear()
+
+    def _speech_problem(self, text: str) -> None:
+        self.show_banner(text, "warn")
+        self.voice_action.setChecked(False)
+        self.settings = self.settings.replace("voice", enabled=False)
+
+    def open_settings(self) -> None:
+        voices = [(v.id, v.name) for v in self.speaker.voices()] if self.speaker is not None else []
+        dialog = SettingsDialog(self.settings, voices, self)
+        if dialog.exec():
+            self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        self.overlay.apply_settings(settings.overlay)
+        self.click_through_action.setChecked(settings.overlay.click_through)
+        v = settings.voice
+        if self.speaker is not None:
+            self.speaker.configure(rate=v.rate, volume=v.volume, voice_id=v.voice_id, max_delay_s=v.max_delay_s)
+        if self.voice_action.isChecked() != v.enabled:
+            self.voice_action.setChecked(v.enabled)
+            self._set_voice(v.enabled)
+        self.save_settings()
+
+    def save_settings(self) -> None:
+        try:
+            self.store.save(self.settings)
+        except OSError as exc:
+            self.status.showMessage(f"Settings could not be saved: {exc}", 6000)
+
+    # -- misc ------------------------------------------------------------------------------
+
+    def show_banner(self, text: str, level: str = "warn", restart: bool = False) -> None:
+        self.banner.setText(text)
+        self.banner_box.setProperty("level", level)
+        self.banner_box.style().polish(self.banner_box)
+        self.banner_restart.setVisible(restart)
+        self.banner_box.show()
+
+    def _draw_region(self) -> None:
+        self._region_selector = RegionSelector(self)
+        self._region_selector.selected.connect(self.source.set_region)
+        self._region_selector.start()
+
+    def _open_video(self) -> None:
+        self.source.set_kind("file")
+        self.source.choose_file()
+
+    def _show_transcripts_folder(self) -> None:
+        folder = Path(self.settings.capture.transcript_dir or default_data_dir() / "transcripts")
+        QMessageBox.information(self, "Transcripts", f"Transcripts are saved continuously in\n{folder}")
+
+    def export(self, fmt: str) -> Path | None:
+        if not self.transcript.chunks:
+            self.status.showMessage("Nothing to export yet.", 4000)
+            return None
+        path, _ = QFileDialog.getSaveFileName(self, f"Export the transcript as {fmt.upper()}",
+                                              f"commentary.{fmt}", f"{fmt.upper()} (*.{fmt})")
+        if not path:
+            return None
+        try:
+            out = export_transcript(self.transcript.chunks, path, fmt)
+        except LiveCCError as exc:
+            self.show_banner(str(exc), "error")
+            return None
+        self.status.showMessage(f"Exported {out}", 6000)
+        return out
+
+    def clear_transcript(self) -> None:
+        self.transcript.clear_all()
+        self.overlay.clear()
+
+    def closeEvent(self, event) -> None:
+        self.settings = self.settings.replace("commentary", query=self.query.text().strip()
+                                              or self.settings.commentary.query)
+        self.save_settings()
+        self.overlay.close()
+        if self.speaker is not None:
+            self.speaker.close()
+        self.bridge.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,200 @@
+"""The settings dialog: one tab per settings group, built from the groups' own fields.
+
+Each field of a settings dataclass gets the editor its type asks for (check box,
+spin box bounded by the field's declared range, colour button, font list), so
+the dialog can never offer a value that :mod:`app.settings` would reject on
+load, and a new setting appears here by being declared there. Labels and
+tooltips are the only thing written per field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFontComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import Settings
+
+TABS = (("model", "Engine"), ("commentary", "Commentary"), ("overlay", "Overlay"),
+        ("voice", "Voice"), ("capture", "Capture"))
+
+LABELS = {
+    "n_ctx": ("Context size (tokens)", "KV cache size; older video is evicted when full"),
+    "n_gpu_layers": ("GPU layers", "-1 offloads every layer, 0 runs on the CPU only"),
+    "n_threads": ("CPU threads", "0 uses every core"),
+    "max_pixels": ("Pixels per frame", "Frames are resized to at most this many pixels (LiveCC: 301056)"),
+    "greedy": ("Greedy decoding", "Always take the most likely word (reproducible)"),
+    "temperature": ("Temperature", "Higher is more varied"),
+    "seed": ("Seed", "Sampling seed"),
+    "repetition_penalty": ("Repetition penalty", "LiveCC uses 1.05"),
+    "talk_more": ("Talk more", "Suppress silence unless the model is sure"),
+    "talk_more_base": ("Talk more: base", "Silence allowed only above this probability"),
+    "talk_more_step": ("Talk more: step", "Added per generated word"),
+    "max_new_tokens": ("Words per second (tokens)", "Most tokens per 1-second chunk (LiveCC: 16)"),
+    "font_family": ("Font", ""), "font_size": ("Size", ""), "bold": ("Bold", ""),
+    "text_color": ("Text colour", ""), "outline_color": ("Outline colour", ""),
+    "outline_width": ("Outline width", "0 for none"), "shadow": ("Drop shadow", ""),
+    "background_color": ("Box colour", ""), "background_opacity": ("Box opacity", "0 is invisible"),
+    "lines": ("Lines", "Most lines shown"), "fade_after_s": ("Fade after (s)", "0 never fades"),
+    "show_silence": ("Show silence as …", ""), "click_through": ("Click-through", "The mouse goes to the window below"),
+    "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""), "rate": ("Rate (words/min)", ""),
+    "volume": ("Volume", ""), "max_delay_s": ("Skip phrases older than (s)", "Keeps speech close to the picture"),
+    "capture_fps": ("Capture rate (fps)", "Grabs per second for screen, window and webcam"),
+    "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),
+}
+HIDDEN = {"model_path", "mmproj_path", "catalog_id", "positions", "visible", "kind", "monitor",
+          "region", "window_title", "camera", "file_path", "query"}
+
+
+class ColorButton(QPushButton):
+    """A button showing a colour; click to pick another (with alpha)."""
+
+    def __init__(self, color: str) -> None:
+        super().__init__()
+        self.set_color(color)
+        self.clicked.connect(self._pick)
+
+    def set_color(self, color: str) -> None:
+        self.color = QColor(color).name(QColor.NameFormat.HexRgb).upper()
+        self.setText(self.color)
+        self.setStyleSheet(f"background:{self.color}; color:{'#000' if QColor(color).lightness() > 128 else '#fff'};")
+
+    def _pick(self) -> None:
+        chosen = QColorDialog.getColor(QColor(self.color), self, "Choose a colour")
+        if chosen.isValid():
+            self.set_color(chosen.name())
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of ``settings``; :meth:`result_settings` gives the edited copy.
+
+    Args:
+        voices: (id, name) pairs for the voice list; empty shows "System default" only.
+    """
+
+    def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LiveCC Desk settings")
+        self.setMinimumWidth(460)
+        self.settings = settings
+        self.voices = list(voices)
+        self.editors: dict[tuple[str, str], QWidget] = {}
+        self.tabs = QTabWidget()
+        for group, title in TABS:
+            self.tabs.addTab(self._page(group), title)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
+        note = QLabel("<small>Engine settings apply when the model is next loaded.</small>")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _page(self, group: str) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        values = getattr(self.settings, group)
+        for f in dataclasses.fields(values):
+            if f.name in HIDDEN:
+                continue
+            editor = self._editor(f, getattr(values, f.name))
+            label, tip = LABELS.get(f.name, (f.name.replace("_", " ").capitalize(), ""))
+            editor.setToolTip(tip)
+            editor.setObjectName(f"{group}.{f.name}")
+            self.editors[(group, f.name)] = editor
+            form.addRow(label, editor)
+        return page
+
+    def _editor(self, f: dataclasses.Field, value) -> QWidget:
+        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+        if isinstance(value, bool):
+            box = QCheckBox()
+            box.setChecked(value)
+            return box
+        if isinstance(value, int):
+            spin = QSpinBox()
+            spin.setRange(int(lo if lo is not None else -10**9), int(hi if hi is not None else 10**9))
+            spin.setValue(value)
+            return spin
+        if isinstance(value, float):
+            spin = QDoubleSpinBox(decimals=2, singleStep=0.05 if (hi or 10) <= 2 else 0.5)
+            spin.setRange(float(lo if lo is not None else -1e9), float(hi if hi is not None else 1e9))
+            spin.setValue(value)
+            return spin
+        if f.name.endswith("_color"):
+            return ColorButton(value)
+        if f.name == "font_family":
+            combo = QFontComboBox()
+            combo.setCurrentFont(QFont(value))
+            return combo
+        if f.name == "voice_id":
+            combo = QComboBox()
+            combo.addItem("System default", "")
+            for voice_id, name in self.voices:
+                combo.addItem(name, voice_id)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+            return combo
+        return QLineEdit(str(value))
+
+    def _set(self, editor: QWidget, value) -> None:
+        if isinstance(editor, QCheckBox):
+            editor.setChecked(value)
+        elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.setValue(value)
+        elif isinstance(editor, ColorButton):
+            editor.set_color(value)
+        elif isinstance(editor, QFontComboBox):
+            editor.setCurrentFont(QFont(value))
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentIndex(max(0, editor.findData(value)))
+        elif isinstance(editor, QLineEdit):
+            editor.setText(str(value))
+
+    @staticmethod
+    def _get(editor: QWidget):
+        if isinstance(editor, QCheckBox):
+            return editor.isChecked()
+        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            return editor.value()
+        if isinstance(editor, ColorButton):
+            return editor.color
+        if isinstance(editor, QFontComboBox):
+            return editor.currentFont().family()
+        if isinstance(editor, QComboBox):
+            return editor.currentData() or ""
+        return editor.text().strip()
+
+    def restore_defaults(self) -> None:
+        """Put every editor on the current tab back to its default."""
+        group = TABS[self.tabs.currentIndex()][0]
+        defaults = getattr(Settings(), group)
+        for (g, name), editor in self.editors.items():
+            if g == group:
+                self._set(editor, getattr(defaults, name))
+
+    def result_settings(self) -> Settings:
+        settings = self.settings
+        for group, _title in TABS:
+            changes = {name: self._get(editor) for (g, name), editor in self.editors.items() if g == group}
+            settings = settings.replace(group, **changes)
+        return settings

@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system run test bench clean
+.PHONY: setup system run test bench package clean
 
 setup: system $(STAMP)
 
@@ -29,8 +29,12 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
+# The one-folder PyInstaller bundle in dist/, its size, and its self-test.
+package: setup
+	scripts/build_package.sh
+
 bench: setup
 	$(PY) bench/engine.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -49,6 +49,8 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livecc-desk", description="Live commentary on video with LiveCC.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: llama.cpp too)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation headless (llama.cpp, a tiny model, capture, voice, Qt) and exit")
     sub = parser.add_subparsers(dest="command")
 
     c = sub.add_parser("commentate", help="commentate video files (several, or every video in a folder)")
@@ -103,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.verbose < 2:
         logging.getLogger("models.engine.llama_runtime").setLevel(logging.ERROR)
+    if args.self_test:
+        from app.self_test import run_self_test
+
+        return run_self_test()
     if args.command is None:
         parser.print_help()
         return 0

@@ -9,7 +9,7 @@
 # Usage: scripts/ensure_system_packages.sh
 set -u
 
-PACKAGES="xvfb espeak-ng libespeak-ng1
+PACKAGES="xvfb espeak-ng libespeak-ng1 alsa-utils
 libegl1 libgl1 libopengl0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
 libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0

@@ -113,6 +113,7 @@ def _init_backend() -> None:
     global _backend_ready
     if not _backend_ready:
         llama_cpp.llama_log_set(_llama_log, None)
+        mtmd_cpp.mtmd_log_set(_llama_log, None)
         mtmd_cpp.mtmd_helper_log_set(_llama_log, None)
         llama_cpp.llama_backend_init()
         _backend_ready = True

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Build the packaged app (dist/livecc-desk, a PyInstaller one-folder bundle),
+# print its size, and run its self-test: the bundle is only "built" once it has
+# proved, on this machine, that every layer it ships still loads and works.
+#
+#   scripts/build_package.sh [--archive]
+#
+#   --archive   also pack dist/livecc-desk-VERSION-OS-ARCH.tar.gz (.zip on Windows),
+#               the file users download.
+#
+# Environment: PY (default .venv/bin/python, as `make setup` creates it).
+# Run from a Linux, macOS or Windows (Git Bash) shell; PyInstaller builds for
+# the OS it runs on. GPU builds: install a GPU llama-cpp-python first (README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARCHIVE=0
+for arg in "$@"; do
+    case "$arg" in
+        --archive) ARCHIVE=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "unknown option: $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+case "$(uname -s)" in
+    Linux*)  OS=linux ;;
+    Darwin*) OS=macos ;;
+    MINGW*|MSYS*|CYGWIN*) OS=windows ;;
+    *) OS=$(uname -s | tr '[:upper:]' '[:lower:]') ;;
+esac
+if [ "$OS" = windows ]; then DEFAULT_PY=.venv/Scripts/python.exe; EXE=livecc-desk.exe; else DEFAULT_PY=.venv/bin/python; EXE=livecc-desk; fi
+PY=${PY:-$DEFAULT_PY}
+BUNDLE=dist/livecc-desk
+
+fail() { echo "build_package: $*" >&2; exit 1; }
+
+# -- what the build needs -----------------------------------------------------------
+[ -x "$PY" ] || fail "no Python environment at $PY: run 'make setup' first (or set PY=...)."
+"$PY" -c "import llama_cpp" 2>/dev/null || fail "llama-cpp-python does not import in $PY: run 'make setup' first."
+if [ "$OS" = linux ]; then
+    for tool in objdump objcopy ldd; do
+        command -v "$tool" >/dev/null || fail "'$tool' is missing: install binutils (Debian/Ubuntu: apt-get install binutils; Fedora: dnf install binutils)."
+    done
+fi
+if [ "$OS" = macos ]; then
+    command -v codesign >/dev/null || fail "'codesign' is missing: install the Xcode command line tools (xcode-select --install)."
+fi
+# Not needed to build, only for the self-test to exercise more: say what is skipped and why.
+if [ "$OS" = linux ]; then
+    "$PY" -c "import ctypes.util, sys; sys.exit(not (ctypes.util.find_library('espeak-ng') or ctypes.util.find_library('espeak')))" \
+        || echo "note: espeak-ng is not installed, so the self-test cannot check speech (apt-get install espeak-ng)."
+    command -v xvfb-run >/dev/null \
+        || echo "note: xvfb-run is not installed, so the self-test runs without a display only (apt-get install xvfb xauth)."
+fi
+
+# pip builds llama.cpp with GGML_NATIVE=ON by default: code for THIS machine's CPU. A bundle
+# built so crashes ("Illegal instruction") on CPUs without those extensions (AVX-512 on most
+# desktops). Fine for testing here; a bundle to distribute needs a portable build (README.md).
+"$PY" - <<'EOF' || true
+import re, llama_cpp
+built = re.findall(r"(\w+) = 1", llama_cpp.llama_print_system_info().decode(errors="replace"))
+native = [f for f in built if f.startswith(("AVX512", "AVX_VNNI", "AMX", "SVE"))]
+if native:
+    print("warning: this llama-cpp-python is compiled for this machine's CPU (" + ", ".join(native) + "): the\n"
+          "         bundle will not start on CPUs without them. To distribute it, reinstall with\n"
+          "         CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" (see README.md, 'Installing the packaged app').")
+EOF
+
+# The PyInstaller pinned in pyproject.toml's 'package' extra, installed unless it already is.
+PIN=$("$PY" -c "import re; print(re.search(r'\"(pyinstaller==[^\"]+)\"', open('pyproject.toml').read()).group(1))")
+if [ "$("$PY" -c 'import PyInstaller; print("pyinstaller==" + PyInstaller.__version__)' 2>/dev/null)" != "$PIN" ]; then
+    echo "Installing $PIN (the 'package' extra)..."
+    "$PY" -m pip install --quiet "$PIN"
+fi
+
+# -- build ---------------------------------------------------------------------------
+echo "Building $BUNDLE with PyInstaller $("$PY" -c 'import PyInstaller; print(PyInstaller.__version__)')..."
+started=$(date +%s)
+"$PY" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller pyinstaller.spec
+echo "Built in $(( $(date +%s) - started )) s. (Warnings about ntdll/ole32/shell32, libxcb-errors and"
+echo "libgtk-3/libgdk-3 are expected: Windows-only code paths, an optional debug library, and the GTK theme"
+echo "plugin that pyinstaller.spec leaves out.)"
+"$PY" packaging/bundle_size.py "$BUNDLE"
+
+# -- prove it works --------------------------------------------------------------------
+echo
+echo "Self-test of the bundle (headless):"
+env -u DISPLAY -u WAYLAND_DISPLAY "$BUNDLE/$EXE" --self-test
+if [ "$OS" = linux ] && command -v xvfb-run >/dev/null; then
+    echo
+    echo "Self-test of the bundle on a virtual display (Qt's xcb platform, screen capture):"
+    xvfb-run --auto-servernum --server-args="-screen 0 1280x720x24" "$BUNDLE/$EXE" --self-test
+fi
+
+if [ "$ARCHIVE" = 1 ]; then
+    VERSION=$("$PY" -c "from importlib.metadata import version; print(version('livecc-desk'))")
+    NAME="livecc-desk-$VERSION-$OS-$(uname -m)"
+    if [ "$OS" = windows ]; then
+        (cd dist && rm -f "$NAME.zip" && powershell -NoProfile -Command "Compress-Archive -Path livecc-desk -DestinationPath $NAME.zip")
+        ARCHIVE_FILE="dist/$NAME.zip"
+    else
+        tar -C dist -czf "dist/$NAME.tar.gz" livecc-desk  # keeps the library links of llama.cpp
+        ARCHIVE_FILE="dist/$NAME.tar.gz"
+    fi
+    "$PY" -c "import os, sys; print(f'Archive {sys.argv[1]}: {os.path.getsize(sys.argv[1]) / 1e6:.0f} MB')" "$ARCHIVE_FILE"
+fi
+echo "Bundle ready: $BUNDLE/$EXE$([ "$OS" = macos ] && echo ' and dist/LiveCC Desk.app')"

@@ -1,0 +1,66 @@
+"""Files that are whole or absent: a crash, a full disk or a cancel never leaves half of one.
+
+Exports and the review store write a hidden temporary file beside the target,
+``fsync`` it and rename it over the target (atomic on every desktop OS when
+both are in one folder).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from app.errors import OutputError
+
+BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+
+
+def os_failure(path: Path, exc: OSError, action: str = "write") -> OutputError:
+    """``OSError`` as a user-facing error: ``Cannot <action> <path>: <reason>. ...``"""
+    reason = {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied", errno.EROFS: "the disk is read-only",
+              errno.ENOENT: "its folder does not exist"}.get(exc.errno, (exc.strerror or str(exc)).lower())
+    return OutputError(f"Cannot {action} {path}: {reason}. Choose another place to save it.")
+
+
+def create_temp(parent: Path, prefix: str, suffix: str) -> Path:
+    """A new empty hidden file in ``parent``, with the permissions the user's umask gives.
+
+    (``tempfile`` would make it readable by its owner only, and so the result of
+    an export renamed from it.)
+    """
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(parent))
+
+
+def write_atomic(path: Path, text: str, action: str = "write") -> None:
+    """Replace ``path`` with ``text``: readers see the old file or the new one, never half.
+
+    ``action`` words the error (``"Cannot <action> <path>: ..."``).
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        tmp = create_temp(path.parent, f".{path.name}.", ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise os_failure(path, exc, action) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -174,6 +174,7 @@ def _child_main(commands: mp.Queue, messages: mp.Queue, log_path: str | None) ->
     """Entry point of the engine process: serve commands until Shutdown."""
     if log_path:
         # llama.cpp writes to fd 2 directly; keep it for the crash report.
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
         os.close(fd)

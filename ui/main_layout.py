@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -88,7 +89,15 @@ class MainLayout:
         center.addWidget(left)
         center.addWidget(column)
         center.setStretchFactor(1, 1)
-        self.setCentralWidget(center)
+        # Live commentary, and the coach's review of a recorded file (built when first opened:
+        # it runs its own engine child only when used).
+        self.review_holder = QWidget(objectName="reviewHolder")
+        QVBoxLayout(self.review_holder).setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget(objectName="modeTabs", documentMode=True)
+        self.tabs.addTab(center, "Live")
+        self.tabs.addTab(self.review_holder, "Review")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
         self._build_actions()
         self.resize(1180, 760)
 
@@ -123,6 +132,7 @@ class MainLayout:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction("Open video…", self._open_video, QKeySequence.StandardKey.Open)
+        file_menu.addAction("Review a video…", self._review_video, "Ctrl+R")
         for action in exports:
             file_menu.addAction(action)
         file_menu.addAction("Open transcripts folder", self._show_transcripts_folder)

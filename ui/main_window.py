@@ -48,6 +48,7 @@ class MainWindow(MainLayout, QMainWindow):
         self.speaker: Speaker | None = None
         self._start_when_ready = False
         self._region_selector: RegionSelector | None = None
+        self.review = None  # the ReviewView, built when the Review tab is first opened
         self._build()
         self._connect()
         self.overlay = OverlayWindow(self.settings.overlay)
@@ -96,6 +97,39 @@ class MainWindow(MainLayout, QMainWindow):
         self.banner_box.hide()
         self.bridge.load(Load(choice.text_path, choice.mmproj_path, engine_options(self.settings),
                               self.query.text().strip() or self.settings.commentary.query))
+        if self.review is not None:
+            self.review.set_load(self._review_load())
+
+    # -- review -----------------------------------------------------------------------
+
+    def _review_load(self) -> Load | None:
+        m = self.settings.model
+        if not (m.model_path and m.mmproj_path):
+            return None
+        return Load(m.model_path, m.mmproj_path, engine_options(self.settings),
+                    self.query.text().strip() or self.settings.commentary.query)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.review_holder:
+            self.ensure_review()
+
+    def ensure_review(self):
+        """The review view, built on first use."""
+        if self.review is None:
+            from ui.review_view import ReviewView
+
+            log_dir = self.bridge.host.log_dir
+            self.review = ReviewView(self._review_load(), max_pixels=self.settings.model.max_pixels,
+                                     log_path=log_dir / "review-engine.log" if log_dir else None)
+            self.review_holder.layout().addWidget(self.review)
+            self.review.show()  # a child added to a shown window stays hidden until shown
+        return self.review
+
+    def _review_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Review a video", "", "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*)")
+        if path:
+            self.tabs.setCurrentWidget(self.review_holder)
+            self.ensure_review().open_video(path)
 
     def _engine_state(self, state: str, detail: str) -> None:
         self.model_panel.show_engine_state(state, detail)
@@ -335,4 +369,6 @@ class MainWindow(MainLayout, QMainWindow):
         if self.speaker is not None:
             self.speaker.close()
         self.bridge.shutdown()
+        if self.review is not None:
+            self.review.shutdown()
         super().closeEvent(event)

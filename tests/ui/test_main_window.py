@@ -155,3 +155,14 @@ def test_start_without_a_source_says_what_is_missing(qtbot, make_main_window, ti
     window.start()
     assert not window.running
     assert window.banner_box.isVisible() and "video file" in window.banner.text()
+
+
+def test_the_review_tab_is_built_when_first_opened(qtbot, make_main_window, tiny_settings, clips):
+    window = make_main_window(tiny_settings)
+    assert window.review is None
+    window.tabs.setCurrentWidget(window.review_holder)
+    review = window.review
+    assert review is not None and review.isVisibleTo(window)
+    window.tabs.setCurrentIndex(0)
+    window.tabs.setCurrentWidget(window.review_holder)
+    assert window.review is review  # built once

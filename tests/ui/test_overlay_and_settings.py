@@ -164,6 +164,12 @@ def test_run_gui_opens_the_window_and_returns_when_it_closes(qtbot, tmp_path, mo
         QApplication.quit()
 
     QTimer.singleShot(300, close_all)
-    assert run_gui([]) == 0
+    try:
+        assert run_gui([]) == 0
+    finally:
+        # A finished exec() + quit() leaves Qt quitting: every later QEventLoop.exec() (so every
+        # qtbot.waitSignal in later tests) would return at once. One more empty run clears it.
+        QTimer.singleShot(0, lambda: QApplication.exit(0))
+        QApplication.exec()
     assert "LiveCC Desk" in seen and "LiveCC Desk overlay" in seen
     assert (tmp_path / "config" / "livecc-desk" / "settings.json").is_file()

@@ -36,25 +36,11 @@ def tiny_load(tiny_model):
     return Load(str(tiny_model.text_path), str(tiny_model.mmproj_path), options, DEFAULT_QUERY)
 
 
-def _reset_quit_state() -> None:
-    """Undo a finished ``QApplication.exec()`` + ``quit()`` of an earlier test in this process.
-
-    tests/ui/test_overlay_and_settings.py::test_run_gui_opens_the_window_and_returns_when_it_closes
-    leaves Qt quitting: every later ``QEventLoop.exec()`` (so every ``waitSignal``) returns at
-    once. Running the application loop once more, for no time, clears that.
-    """
-    from PySide6.QtCore import QCoreApplication, QTimer
-
-    QTimer.singleShot(0, lambda: QCoreApplication.exit(0))
-    QCoreApplication.exec()
-
-
 @pytest.fixture
 def make_review_view(qtbot, tmp_path):
     """``make(load=None)`` → a shown ReviewView; shut down (engine child included) after the test."""
     from ui.review_view import ReviewView
 
-    _reset_quit_state()
     views = []
 
     def make(load=None):

@@ -3,7 +3,7 @@
 With no arguments it opens the desktop application. The subcommands run headless:
 
   livecc-desk commentate VIDEO --model M.gguf --mmproj P.gguf [options]
-  livecc-desk models make-tiny DIR
+  livecc-desk models list | download | convert | verify | remove | add-local | make-tiny
   livecc-desk demo
 
 Errors caused by input or the environment print one clear line and exit 2,
@@ -31,8 +31,8 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mmproj", required=True, type=Path, help="vision projector GGUF published with the model")
     p.add_argument("--query", default=None, help="what to commentate, in your words (default: describe the video)")
     p.add_argument("--n-ctx", type=int, default=8192, help="context size in tokens (default 8192)")
-    p.add_argument("--n-gpu-layers", type=int, default=-1,
-                   help="layers to offload to the GPU: -1 all (default), 0 CPU only")
+    p.add_argument("--n-gpu-layers", type=int, default=None,
+                   help="layers to offload to the GPU: -1 all, 0 CPU only (default: as many as fit)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"most pixels per frame after resizing (default {DEFAULT_MAX_PIXELS} = 384*28*28)")
@@ -73,11 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the spoken commentary to the captioned MP4 (implies --export-mp4)")
     c.add_argument("--show-silence", action="store_true", help="print silent chunks as '...'")
 
-    m = sub.add_parser("models", help="manage model files")
-    msub = m.add_subparsers(dest="models_command", required=True)
-    t = msub.add_parser("make-tiny", help="write a tiny random-weight Qwen2-VL pair (for smoke tests)")
-    t.add_argument("dir", type=Path)
-    t.add_argument("--seed", type=int, default=0)
+    from app.cli_models import add_models_commands
+
+    add_models_commands(sub)
 
     d = sub.add_parser("demo", help="commentate a generated clip with the tiny model (no download)")
     d.add_argument("--dir", type=Path, default=None, help="where to keep the demo files (default: user cache)")
@@ -118,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_commentate(args)
         if args.command == "models":
-            return _models(args)
+            from app.cli_models import run_models
+
+            return run_models(args)
         if args.command == "demo":
             from app.cli_commentate import run_demo
 
@@ -138,16 +138,6 @@ def _no_display() -> bool:
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return False
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def _models(args) -> int:
-    if args.models_command == "make-tiny":
-        from models.tiny_model import make_tiny_model
-
-        tiny = make_tiny_model(args.dir, seed=args.seed)
-        print(f"model:  {tiny.text_path}\nmmproj: {tiny.mmproj_path}")
-        return 0
-    return EXIT_INPUT_ERROR
 
 
 if __name__ == "__main__":

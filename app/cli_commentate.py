@@ -134,7 +134,8 @@ def _load_engine(args):
     from models.engine.livecc_engine import LiveCCEngine
 
     engine = LiveCCEngine(args.model, args.mmproj, engine_options_from_args(args), query=args.query or DEFAULT_QUERY)
-    print(f"model: {engine.runtime.pair.name} | {engine.device.describe()}", file=sys.stderr)
+    plan = f" ({engine.runtime.gpu_plan})" if engine.runtime.gpu_plan and engine.device.gpu_offload_supported else ""
+    print(f"model: {engine.runtime.pair.name} | {engine.device.describe()}{plan}", file=sys.stderr)
     return engine
 
 

@@ -36,14 +36,15 @@ class RuntimeOptions:
     """How llama.cpp is set up.
 
     n_ctx: KV cache size in tokens (vision tokens included).
-    n_gpu_layers: layers to offload to the GPU; -1 means all, 0 the CPU only.
+    n_gpu_layers: layers to offload to the GPU; -1 means all, 0 the CPU only,
+        ``None`` as many as fit in free GPU memory (``models.gpu_layers``).
     n_threads: CPU threads; ``None`` picks the number of cores.
     n_batch: most tokens evaluated in one llama.cpp call.
     vision_on_gpu: run the vision encoder on the GPU when there is one.
     """
 
     n_ctx: int = 8192
-    n_gpu_layers: int = -1
+    n_gpu_layers: int | None = -1
     n_threads: int | None = None
     n_batch: int = 2048
     vision_on_gpu: bool = True
@@ -140,7 +141,14 @@ class LlamaMtmdRuntime:
         opts = self.options
         mparams = llama_cpp.llama_model_default_params()
         n_layers = self.pair.n_layers
-        wanted = n_layers + 1 if opts.n_gpu_layers < 0 else opts.n_gpu_layers
+        requested, vision_wanted = opts.n_gpu_layers, opts.vision_on_gpu
+        self.gpu_plan = ""
+        if requested is None:
+            from models.gpu_layers import auto_gpu_layers
+
+            plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx)
+            requested, vision_wanted, self.gpu_plan = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu, plan.reason
+        wanted = n_layers + 1 if requested < 0 else requested
         mparams.n_gpu_layers = wanted
         self._model = llama_cpp.llama_model_load_from_file(str(self.pair.text_path).encode(), mparams)
         if not self._model:
@@ -169,7 +177,7 @@ class LlamaMtmdRuntime:
 
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
-        vision_on_gpu = gpu and opts.vision_on_gpu and opts.n_gpu_layers != 0
+        vision_on_gpu = gpu and vision_wanted and requested != 0
         mparams_mtmd.use_gpu = vision_on_gpu
         mparams_mtmd.n_threads = threads
         mparams_mtmd.print_timings = False

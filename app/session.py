@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Protocol
 
 import cv2
 
+from app.atomic_files import create_temp
 from app.chunking import LiveCCChunker
 from app.engine_process import Chunk, EngineDied, EngineFailed, EngineProcess, Output, Start, Stop
 from app.errors import LiveCCError, OutputError, SourceError
@@ -304,8 +304,7 @@ def export_transcript(chunks: Sequence[ChunkDone], path: str | Path, fmt: str | 
     else:
         if not path.parent.is_dir():
             raise OutputError(f"Cannot write {path}: the folder {path.parent} does not exist.")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = create_temp(path.parent, f".{path.name}.", ".tmp")
         try:
             with JsonlTranscriptWriter(tmp) as writer:
                 for done in ordered:

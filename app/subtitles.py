@@ -12,15 +12,12 @@ into the next cue.
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import OutputError
+from app.atomic_files import write_atomic
 from app.records import ChunkDone
 
 LINE_CHARS = 42
@@ -207,41 +204,14 @@ def format_vtt(cues: Iterable[Cue]) -> str:
     return "\n".join(["WEBVTT\n", *blocks])
 
 
-def _write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"Cannot write {path}: the folder {parent} does not exist.")
-    tmp = None
-    try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", dir=parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-            tmp = f.name
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
-        raise OutputError(f"Cannot write {path}: {reason}. Choose another place to save it.") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
 def write_srt(cues: Iterable[Cue], path: str | Path) -> None:
     """Write ``cues`` as SubRip (UTF-8), atomically."""
-    _write_atomic(path, format_srt(cues))
+    write_atomic(Path(path), format_srt(cues))
 
 
 def write_vtt(cues: Iterable[Cue], path: str | Path) -> None:
     """Write ``cues`` as WebVTT (UTF-8), atomically."""
-    _write_atomic(path, format_vtt(cues))
+    write_atomic(Path(path), format_vtt(cues))
 
 
 # -- parsing (strict; for tests and for reading our own files back) -------------

@@ -4,8 +4,8 @@ The model catalog and store live in ``models/`` and are built separately; they
 are imported lazily, and if they are missing or fail, the panel still offers
 local files (a text GGUF and its mmproj picked with file dialogs), which is all
 the engine needs. Downloads run in a worker thread with progress and Cancel;
-the installer is looked up as ``models.download.install(entry_id, progress=,
-cancel=)`` and the panel says so plainly when this build has none.
+the installer is ``models.install.install`` (wrapped by ``_installer``), and the
+panel says so plainly when this build has none.
 """
 
 from __future__ import annotations
@@ -61,11 +61,19 @@ def catalog_entries() -> list:
 
 
 def _installer():
+    """``install(entry_id, progress=, cancel=)`` over ``models.install``, or ``None`` if unavailable."""
     try:
-        from models import download
+        from models.catalog import load_catalog
+        from models.install import install
+        from models.store import ModelStore
     except Exception:
         return None
-    return getattr(download, "install", None)
+
+    def run(entry_id: str, progress, cancel: threading.Event) -> None:
+        store = ModelStore()
+        install(load_catalog(store.root).find(entry_id), store, on_progress=progress, cancel=cancel)
+
+    return run
 
 
 def guess_mmproj(text_path: Path) -> Path | None:

@@ -6,7 +6,7 @@ spent inside llama.cpp calls, and the fraction spent outside them (our Python:
 prompt building, bookkeeping, sampling, detokenizing). Also the time to decode,
 sample and resize the frames, which happens before the engine.
 
-    .venv/bin/python bench/engine.py [--seconds 60] [--size 640x480] [--n-ctx 8192]
+    .venv/bin/python bench/engine.py [--seconds 60] [--size 640x480] [--n-ctx 8192] [--policy streaming]
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from app.records import ChunkDone  # noqa: E402
 from app.sampling import FrameSampler  # noqa: E402
 from app.sources.file_source import FileSource  # noqa: E402
 from app.synthetic_video import write_test_video  # noqa: E402
+from models.engine.context import EvictOldestTurns  # noqa: E402
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine  # noqa: E402
 from models.engine.llama_runtime import RuntimeOptions  # noqa: E402
+from models.engine.streaming_policy import StreamingWindowPolicy  # noqa: E402
 from models.engine.token_sampler import SamplingOptions  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402
 
@@ -42,6 +44,8 @@ def main() -> None:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--policy", choices=("evict", "streaming"), default="evict",
+                    help="context policy: plain eviction (the engine's default) or the streaming window")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
@@ -50,7 +54,8 @@ def main() -> None:
         clip = write_test_video(Path(tmp) / "clip.mp4", seconds=args.seconds, size=(w, h))
         opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
                              sampling=SamplingOptions(greedy=True))
-        engine = LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts)
+        policy = StreamingWindowPolicy() if args.policy == "streaming" else EvictOldestTurns()
+        engine = LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=policy)
 
         t = time.perf_counter()
         with FileSource(clip) as source:
@@ -70,7 +75,7 @@ def main() -> None:
     outside = 1.0 - sum(llama) / sum(wall)
     frame = chunks[1].frames[0]
     print(f"tiny model, {args.seconds:.0f} s clip {w}x{h} -> frames {frame.width}x{frame.height}, "
-          f"n_ctx {args.n_ctx}, {engine.device.describe()}")
+          f"n_ctx {args.n_ctx}, policy {engine.policy.name}, {engine.device.describe()}")
     print(f"chunks: {len(done)} (1 opening chunk of 6 frames + {len(rest)} of 2 frames)")
     print(f"opening chunk:           {first.stats.wall_s * 1000:7.1f} ms")
     print(f"per chunk, median:       {statistics.median(wall):7.1f} ms  (p90 {percentile(wall, 0.9):.1f} ms)")

@@ -5,6 +5,12 @@
 the chunk's prompt part by part (only the new tokens are evaluated: the cache
 holds everything before), then at most ``max_new_tokens`` tokens. ``ask()``
 answers a question on the same context (the release's conversation mode).
+
+What stays in the cache is the context policy's decision (``policy=``). The
+default, ``EvictOldestTurns``, is plain eviction, whose positions grow without
+bound; ``StreamingWindowPolicy`` keeps a window of recent frames and a longer
+one of recent text and keeps positions in the trained range by re-priming the
+context after the sink (``models.engine.reprime``): use it for streams of hours.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import codecs
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,8 +32,9 @@ from app.records import (
     CommentaryDelta,
     VideoChunk,
 )
-from models.engine.context import ContextLedger, EvictOldestTurns, Span, Turn
+from models.engine.context import ContextLedger, ContextPolicy, EvictOldestTurns, RoomRequest, Span, Turn
 from models.engine.llama_runtime import LlamaMtmdRuntime, RuntimeOptions
+from models.engine.reprime import RePrimeReport, rebuild_after_sink
 from models.engine.token_sampler import SamplingOptions, TokenSampler
 
 
@@ -45,15 +53,25 @@ class EngineOptions:
 
 
 class LiveCCEngine:
-    """A LiveCC model pair running the streaming protocol over one KV cache."""
+    """A LiveCC model pair running the streaming protocol over one KV cache.
+
+    policy: what to keep when the cache is full (``ContextPolicy``); the
+        default is the baseline ``EvictOldestTurns``.
+    reprimes: the last rebuilds of the context (``RePrimeReport``), newest last,
+        for status lines and benchmarks; ``reprime_count`` counts them all.
+    """
 
     def __init__(self, model_path: str | os.PathLike, mmproj_path: str | os.PathLike,
-                 options: EngineOptions = EngineOptions(), *, policy=None,
+                 options: EngineOptions = EngineOptions(), *, policy: ContextPolicy | None = None,
                  query: str = DEFAULT_QUERY) -> None:
         self.options = options
         self.runtime = LlamaMtmdRuntime(model_path, mmproj_path, options.runtime)
         self.policy = policy or EvictOldestTurns()
+        self.n_ctx_train = trained_context_length(self.runtime)
         self.ledger = ContextLedger()
+        self.reprimes: deque[RePrimeReport] = deque(maxlen=64)
+        self.reprime_count = 0
+        self._framed: deque[Turn] = deque()  # chunk turns whose frames are kept, oldest first
         self.silence_token = self.runtime.single_token(SILENCE)
         self._sampler = TokenSampler(options.sampling, self.silence_token)
         self._answer_sampler = TokenSampler(
@@ -84,6 +102,7 @@ class LiveCCEngine:
         """Forget the stream: empty the cache (a new video starts at time 0)."""
         self.runtime.clear()
         self.ledger.clear()
+        self._framed.clear()
         self._query_sent = None
         self.n_past = 0
 
@@ -98,7 +117,9 @@ class LiveCCEngine:
                            first=not self.ledger.turns_started, marker=self.runtime.marker)
         frames = [f.rgb for f in chunk.frames]
         turn, evicted, prompt_tokens = self._evaluate_turn(parts, frames, has_query=query is not None,
-                                                           reserve=self.options.max_new_tokens)
+                                                           reserve=self.options.max_new_tokens,
+                                                           t0=chunk.t0, t1=chunk.t1)
+        self._keep_frames(turn, frames)
         if query is not None:
             self._query_sent = query
         prefilled = time.perf_counter()
@@ -130,7 +151,8 @@ class LiveCCEngine:
         llama_before = self.runtime.llama_seconds
         limit = max_new_tokens or self.options.answer_max_tokens
         parts = question_turn(question.strip(), first=not self.ledger.turns_started)
-        turn, evicted, prompt_tokens = self._evaluate_turn(parts, [], has_query=False, reserve=limit)
+        turn, evicted, prompt_tokens = self._evaluate_turn(parts, [], has_query=False, reserve=limit,
+                                                           question=question.strip())
         prefilled = time.perf_counter()
         pieces = []
         for _token, text in self._generate(turn, self._answer_sampler, limit):
@@ -141,10 +163,12 @@ class LiveCCEngine:
         yield AnswerDone(question, "".join(pieces).strip(), stats)
 
     # ---------------------------------------------------------------- internals
-    def _evaluate_turn(self, parts, frames, *, has_query: bool, reserve: int) -> tuple[Turn, int, int]:
+    def _evaluate_turn(self, parts, frames, *, has_query: bool, reserve: int, t0: float | None = None,
+                       t1: float | None = None, question: str | None = None) -> tuple[Turn, int, int]:
         """Tokenize and evaluate a turn's parts after making room for them.
 
-        Returns the turn, the cells evicted to make room, and the tokens evaluated.
+        Returns the turn, the cells evicted to make room, and the tokens
+        evaluated (a re-priming rebuild's tokens are not counted: see ``reprimes``).
         """
         runtime = self.runtime
         tokenized = []
@@ -153,7 +177,7 @@ class LiveCCEngine:
                 tokenized.append(runtime.tokenize_part(part.text, frames if part.kind is PartKind.VISION else ()))
             needed = sum(t.n_tokens for t in tokenized) + reserve
             evicted = self._make_room(needed)
-            turn = self.ledger.new_turn(has_query)
+            turn = self.ledger.new_turn(has_query, t0=t0, t1=t1, question=question)
             for i, (part, tok) in enumerate(zip(parts, tokenized)):
                 p0 = self.n_past
                 self.n_past = runtime.eval_part(tok, p0, logits=i == len(parts) - 1)
@@ -164,7 +188,17 @@ class LiveCCEngine:
         return turn, evicted, sum(t.n_tokens for t in tokenized)
 
     def _make_room(self, needed: int) -> int:
+        """Re-prime if the policy says so, then evict; returns the cells given up."""
         evicted = 0
+        request = RoomRequest(needed, self.runtime.n_ctx, self.n_past, self.n_ctx_train)
+        plan = self.policy.reprime(self.ledger, request)
+        if plan is not None:
+            report = rebuild_after_sink(self.runtime, self.ledger, plan, n_past=self.n_past,
+                                        query=self._query_sent or self.query, marker=self.runtime.marker)
+            self.n_past = report.n_past_after
+            self.reprimes.append(report)
+            self.reprime_count += 1
+            evicted += max(0, report.cells_before - report.cells_after)
         for turn, span in self.policy.plan(self.ledger, needed, self.runtime.n_ctx):
             self.runtime.remove(span.p0, span.p1)
             self.ledger.drop(turn, span)
@@ -182,6 +216,7 @@ class LiveCCEngine:
         runtime = self.runtime
         reply = Span(PartKind.REPLY, self.n_past, self.n_past, 0)
         self.ledger.add(turn, reply)
+        turn.reply = reply.tokens  # the same list: the turn remembers its reply after the span goes
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         logits = runtime.logits()
         for n in range(limit):
@@ -192,13 +227,23 @@ class LiveCCEngine:
             if n == limit - 1:
                 yield token, text + decoder.decode(b"", final=True)
                 break
+            # The word goes out before the token is evaluated: first-word delay is one decode shorter.
+            yield token, text
             runtime.decode_token(token, self.n_past)
             self.n_past += 1
             self.ledger.extend_reply(reply, token)
-            yield token, text
             logits = runtime.logits()
         if reply.n_tokens == 0:
             self.ledger.drop(turn, reply)
+
+    def _keep_frames(self, turn: Turn, frames: list) -> None:
+        """Keep the frames of the policy's last few chunks, for re-priming; drop older ones."""
+        if self.policy.keep_frames <= 0 or not frames:
+            return
+        turn.frames = tuple(frames)
+        self._framed.append(turn)
+        while len(self._framed) > self.policy.keep_frames:
+            self._framed.popleft().frames = None
 
     def _stats(self, prompt_tokens, n_generated, evicted, started, prefilled, llama_before) -> ChunkStats:
         now = time.perf_counter()
@@ -213,3 +258,22 @@ class LiveCCEngine:
             wall_s=now - started,
             llama_s=self.runtime.llama_seconds - llama_before,
         )
+
+
+def trained_context_length(runtime) -> int:
+    """The context length the model was trained with (``n_ctx_train``).
+
+    Read from the runtime when it says, else from the GGUF header
+    (``<arch>.context_length``); Qwen2-VL's 32,768 when neither does.
+    """
+    value = getattr(runtime, "n_ctx_train", None)
+    if value:
+        return int(value)
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(runtime.pair.text_path)
+        arch = reader.fields["general.architecture"].contents()
+        return int(reader.fields[f"{arch}.context_length"].contents())
+    except (KeyError, OSError, ValueError):
+        return 32768

@@ -1,0 +1,185 @@
+"""Re-priming: rebuild the context after the sink at contiguous positions.
+
+llama.cpp cannot shift M-RoPE positions, so the only way to bring positions
+back into range is to remove everything after the sink and evaluate again what
+should stay. The sink's cells are reused as they are. The kept turns are
+written again with the LiveCC protocol (``app.protocol``), the first one with
+the query, and evaluated from the position right after the sink:
+
+* text is evaluated in as few llama.cpp calls as possible: each run of text
+  between two frame groups is tokenized and evaluated as one part (per call
+  overhead, not token count, dominates small text parts), and the ledger still
+  gets one span per protocol segment;
+* frames are re-encoded only for the turns the plan names.
+
+A turn's text is tokenized as a whole, the way a Hugging Face processor
+tokenizes a full prompt, so a rebuilt turn may hold a slightly different
+tokenization of its reply than the generated one. Segments are cut where a
+chat special token (``<|im_end|>``, ``<|im_start|>``) begins: llama.cpp's
+tokenizer splits text at special tokens before BPE, so the segments'
+tokenizations add up to the run's exactly (checked; on a mismatch each segment
+is evaluated on its own).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.protocol import IM_END, IM_START, PartKind, chunk_turn, question_turn
+from models.engine.context import ContextLedger, RePrimePlan, Span, Turn
+
+
+@dataclass(frozen=True)
+class RePrimeReport:
+    """What one rebuild did and cost."""
+
+    seconds: float
+    n_past_before: int
+    n_past_after: int
+    cells_before: int
+    cells_after: int
+    text_turns: int
+    vision_turns: int
+    tokens_evaluated: int
+    llama_calls: int
+
+
+@dataclass
+class _Piece:
+    turn: Turn
+    kind: PartKind
+    text: str
+    frames: tuple[np.ndarray, ...] = ()
+
+
+def reply_text(runtime, tokens: list[int]) -> str:
+    """The text of generated ``tokens`` (special tokens give nothing)."""
+    return b"".join(runtime.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+
+def turn_pieces(runtime, turn: Turn, *, first: bool, with_frames: bool, query: str | None,
+                marker: str) -> list[_Piece]:
+    """The protocol text of ``turn`` written again, its frames only if ``with_frames``."""
+    frames = turn.frames if with_frames and turn.frames else ()
+    if turn.is_chunk:
+        parts = chunk_turn(turn.t0, turn.t1, len(frames), query if first else None, first=first, marker=marker)
+    else:
+        parts = question_turn(turn.question or "", first=first)
+    pieces = []
+    for part in parts:
+        if part.kind is PartKind.SINK or (part.kind is PartKind.VISION and not frames) or not part.text:
+            continue
+        pieces.append(_Piece(turn, part.kind, part.text, frames if part.kind is PartKind.VISION else ()))
+    if turn.reply:
+        pieces.append(_Piece(turn, PartKind.REPLY, reply_text(runtime, turn.reply)))
+    return pieces
+
+
+def rebuild_after_sink(runtime, ledger: ContextLedger, plan: RePrimePlan, *, n_past: int,
+                       query: str, marker: str) -> RePrimeReport:
+    """Remove everything after the sink and evaluate ``plan``'s turns again.
+
+    Returns the report; ``report.n_past_after`` is the next free position.
+    """
+    started = time.perf_counter()
+    sink = ledger.sink
+    assert sink is not None, "re-priming needs a sink"
+    cells_before = ledger.used
+    runtime.remove(sink.p1, -1)
+    for turn in ledger.truncate_to_sink():
+        turn.has_query = False
+
+    pieces: list[_Piece] = []
+    for i, turn in enumerate(plan.turns):
+        turn.has_query = i == 0  # the rebuilt context states the query once, in its first turn
+        ledger.restore(turn)
+        pieces += turn_pieces(runtime, turn, first=i == 0, with_frames=turn.index in plan.with_frames,
+                              query=query, marker=marker)
+
+    evaluator = _Evaluator(runtime, ledger, sink.p1)
+    run: list[_Piece] = []
+    for piece in pieces:
+        if piece.frames:
+            evaluator.text_run(run)
+            run = []
+            evaluator.vision(piece)
+        else:
+            run.append(piece)
+    evaluator.text_run(run)
+
+    framed = {p.turn.index for p in pieces if p.frames}
+    return RePrimeReport(
+        seconds=time.perf_counter() - started,
+        n_past_before=n_past,
+        n_past_after=evaluator.pos,
+        cells_before=cells_before,
+        cells_after=ledger.used,
+        text_turns=len(plan.turns) - len(framed),
+        vision_turns=len(framed),
+        tokens_evaluated=evaluator.tokens,
+        llama_calls=evaluator.calls,
+    )
+
+
+class _Evaluator:
+    """Evaluates pieces from ``pos`` on and records their spans."""
+
+    def __init__(self, runtime, ledger: ContextLedger, pos: int) -> None:
+        self.runtime, self.ledger, self.pos = runtime, ledger, pos
+        self.tokens = self.calls = 0
+
+    def _eval(self, text: str, frames=()):
+        part = self.runtime.tokenize_part(text, frames)
+        try:
+            p0 = self.pos
+            self.pos = self.runtime.eval_part(part, p0, logits=False)
+            self.tokens += part.n_tokens
+            self.calls += 1
+            return p0, part.n_tokens, list(part.text_tokens)
+        finally:
+            part.free()
+
+    def vision(self, piece: _Piece) -> None:
+        p0, n_tokens, text_tokens = self._eval(piece.text, piece.frames)
+        self.ledger.add(piece.turn, Span(PartKind.VISION, p0, self.pos, n_tokens, text_tokens))
+
+    def text_run(self, run: list[_Piece]) -> None:
+        if not run:
+            return
+        segments = _segments(run)
+        seg_tokens = [self.runtime.tokenize_text(text) for _, _, text in segments]
+        combined = "".join(text for _, _, text in segments)
+        part = self.runtime.tokenize_part(combined)
+        try:
+            if list(part.text_tokens) != [t for toks in seg_tokens for t in toks]:
+                part.free()
+                for turn, kind, text in segments:
+                    p0, n_tokens, tokens = self._eval(text)
+                    self.ledger.add(turn, Span(kind, p0, self.pos, n_tokens, tokens))
+                return
+            pos = self.pos
+            self.pos = self.runtime.eval_part(part, pos, logits=False)
+            self.tokens += part.n_tokens
+            self.calls += 1
+        finally:
+            part.free()
+        for (turn, kind, _), tokens in zip(segments, seg_tokens):
+            self.ledger.add(turn, Span(kind, pos, pos + len(tokens), len(tokens), tokens))
+            pos += len(tokens)
+
+
+def _segments(run: list[_Piece]) -> list[tuple[Turn, PartKind, str]]:
+    """Merge pieces so that every segment but the first begins with a chat special token."""
+    out: list[tuple[Turn, PartKind, str]] = []
+    for piece in run:
+        starts_clean = piece.text.startswith((IM_END, IM_START))
+        if out and not starts_clean and out[-1][0] is piece.turn:
+            turn, kind, text = out[-1]
+            # A segment holding the query is the query's span (policies keep it).
+            out[-1] = (turn, PartKind.QUERY if piece.kind is PartKind.QUERY else kind, text + piece.text)
+        else:
+            out.append((piece.turn, piece.kind, piece.text))
+    return out

@@ -96,13 +96,14 @@ class StreamingWindowSettings:
         ======  ==============  ===========  ================  ====================
         n_ctx   vision window   text cells   position limit    one re-prime every
         ======  ==============  ===========  ================  ====================
-        8192    10 s            1536         8192              ~1.5 min (measured)
-        16384   20 s            3072         16384             ~4 min
-        32768   40 s            6144         32768             ~8 min
+        8192    10 s            1536         8192              1.5 min
+        16384   20 s            3072         16384             4 min
+        32768   40 s            6144         32768             7-8 min
         ======  ==============  ===========  ================  ====================
 
-        The rest of the cache is room for the turn being evaluated and for
-        answers in conversation mode (up to 512 tokens).
+        (re-prime intervals measured on the tiny model, BENCHMARKS.md). The
+        rest of the cache is room for the turn being evaluated and for answers
+        in conversation mode (up to 512 tokens).
         """
         return cls(vision_chunks=max(1, (n_ctx // 2) // chunk_cells), text_tokens=(n_ctx * 3) // 16)
 

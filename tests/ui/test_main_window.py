@@ -10,6 +10,7 @@ from PySide6.QtCore import QTimer
 
 from app.records import ChunkDone
 from app.transcript import read_transcript
+from tests.ui.signal_log import SignalLog
 
 ENGINE_TIMEOUT_MS = 180_000  # the machine may be busy; never a measure of speed
 
@@ -29,9 +30,16 @@ class StallMeter:
         self._last = now
 
 
+def _is_chunk_done(event) -> bool:
+    return isinstance(event, ChunkDone)
+
+
 def _ready(qtbot, window):
     window.load_model(window.model_panel.current())
-    qtbot.waitUntil(lambda: window.bridge.state == "ready", timeout=ENGINE_TIMEOUT_MS)
+    # The engine's state changes on its reader thread; the window hears of it by a
+    # queued signal. Wait for the window too, or Start may still be disabled.
+    qtbot.waitUntil(lambda: window.bridge.state == "ready" and window.start_action.isEnabled()
+                    and window.status.device.text() != "no model", timeout=ENGINE_TIMEOUT_MS)
 
 
 def _use_file(window, path, start=0.0):
@@ -49,7 +57,8 @@ def test_start_runs_a_file_to_the_end_and_saves_the_transcript(qtbot, make_main_
     stall = StallMeter()
     with qtbot.waitSignal(window.bridge.sessionFinished, timeout=ENGINE_TIMEOUT_MS) as finished:
         window.start_action.trigger()
-        assert window.running and window.start_action.text() == "Stop"
+        assert window.running, f"did not start: state {window.bridge.state!r}, banner {window.banner.text()!r}"
+        assert window.start_action.text() == "Stop"
     stall.timer.stop()
     record_property("max_event_loop_stall_ms", round(stall.max_gap * 1000, 1))
     print(f"max event-loop stall during the session: {stall.max_gap * 1000:.1f} ms")
@@ -76,9 +85,7 @@ def test_stop_ends_a_session_early_and_export_writes_what_was_said(qtbot, make_m
     window = make_main_window(tiny_settings)
     _ready(qtbot, window)
     _use_file(window, clips["long"])
-    with qtbot.waitSignal(window.bridge.engineEvent, timeout=ENGINE_TIMEOUT_MS,
-                          check_params_cb=lambda e: isinstance(e, ChunkDone)):
-        window.start()
+    SignalLog(window.bridge.engineEvent).wait_for(qtbot, _is_chunk_done, ENGINE_TIMEOUT_MS, action=window.start)
     with qtbot.waitSignal(window.bridge.sessionFinished, timeout=ENGINE_TIMEOUT_MS) as finished:
         window.start_action.trigger()  # the same action stops
     assert finished.args[0].reason == "stopped"
@@ -100,13 +107,11 @@ def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_
     window = make_main_window(tiny_settings)
     _ready(qtbot, window)
     _use_file(window, clips["long"])
-    with qtbot.waitSignal(window.bridge.engineEvent, timeout=ENGINE_TIMEOUT_MS,
-                          check_params_cb=lambda e: isinstance(e, ChunkDone)):
-        window.start()
+    SignalLog(window.bridge.engineEvent).wait_for(qtbot, _is_chunk_done, ENGINE_TIMEOUT_MS, action=window.start)
     pid = window.bridge.host.pid
-    with qtbot.waitSignals([window.bridge.engineDied, window.bridge.sessionFinished],
-                           timeout=ENGINE_TIMEOUT_MS) as died:
-        os.kill(pid, signal.SIGKILL)
+    died, finished = SignalLog(window.bridge.engineDied), SignalLog(window.bridge.sessionFinished)
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: bool(died.args and finished.args), timeout=ENGINE_TIMEOUT_MS)
     kept = list(window.transcript.chunks)
     assert kept, "the chunks said before the crash stay in the transcript"
     assert window.bridge.state == "dead"
@@ -114,14 +119,11 @@ def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_
     assert window.banner_restart.isVisibleTo(window)
     assert window.source.start_at.value() == kept[-1].t1  # Start resumes where commentary stopped
     assert window.start_action.text() == "Start"
-    del died
 
     with qtbot.waitSignal(window.bridge.loaded, timeout=ENGINE_TIMEOUT_MS):
         window.banner_restart.click()
     assert window.bridge.host.pid != pid and window.bridge.state == "ready"
-    with qtbot.waitSignal(window.bridge.engineEvent, timeout=ENGINE_TIMEOUT_MS,
-                          check_params_cb=lambda e: isinstance(e, ChunkDone)):
-        window.start()
+    SignalLog(window.bridge.engineEvent).wait_for(qtbot, _is_chunk_done, ENGINE_TIMEOUT_MS, action=window.start)
     window.stop()
     qtbot.waitUntil(lambda: not window.running, timeout=ENGINE_TIMEOUT_MS)
     after = window.transcript.chunks

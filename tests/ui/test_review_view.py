@@ -20,6 +20,7 @@ from app.transcript import read_transcript
 from models.engine.livecc_engine import EngineOptions
 from models.engine.llama_runtime import RuntimeOptions
 from models.engine.token_sampler import SamplingOptions
+from tests.ui.signal_log import SignalLog
 
 ENGINE_TIMEOUT_MS = 180_000  # the machine may be busy; never a measure of speed
 
@@ -86,9 +87,9 @@ def test_commentary_ahead_fills_the_timeline_and_clicking_seeks(qtbot, make_revi
     assert shown_time(qtbot, view, 2.3)
     view.reader.step(-1)
     assert shown_time(qtbot, view, 2.2)
-    with qtbot.waitSignal(view.reader.playingChanged, timeout=30_000, check_params_cb=lambda on: not on):
-        view.reader.set_rate(4.0)
-        view.toggle_play()  # plays to the end, then stops
+    view.reader.set_rate(4.0)
+    SignalLog(view.reader.playingChanged).wait_for(qtbot, lambda on: not on, 30_000,
+                                                   action=view.toggle_play)  # plays to the end, then stops
     assert view.reader.position == pytest.approx(5.9, abs=1e-3)
     assert view.play_button.text() == "Play"
 

@@ -26,6 +26,16 @@ EXIT_INPUT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {value}")
+    return value
+
+
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, type=Path, help="language model GGUF (LiveCC / Qwen2-VL)")
     p.add_argument("--mmproj", required=True, type=Path, help="vision projector GGUF published with the model")
@@ -42,6 +52,13 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--seed", type=int, default=None, help="sample with this seed (default: sampling, seed 0)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
     p.add_argument("--repetition-penalty", type=float, default=1.05, help="(default 1.05, as LiveCC)")
+    p.add_argument("--context-policy", choices=("streaming", "evict"), default="streaming",
+                   help="what stays in the context on long videos: a window of recent frames and text at "
+                        "bounded positions (streaming, default), or plain eviction of the oldest turns (evict)")
+    p.add_argument("--vision-window", type=_non_negative_int, default=0, metavar="SECONDS",
+                   help="seconds of video whose frames stay in the context (default 0: half the context)")
+    p.add_argument("--text-window", type=_non_negative_int, default=0, metavar="TOKENS",
+                   help="tokens of recent commentary kept after their frames go (default 0: 3/16 of the context)")
     p.add_argument("--talk-more", nargs=2, type=float, metavar=("BASE", "STEP"), default=None,
                    help="suppress silence while its probability is <= BASE + STEP*n (speaks more often)")
 

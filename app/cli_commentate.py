@@ -33,9 +33,12 @@ BATCH_FORMATS = ("srt", "vtt", "jsonl")
 def engine_options_from_args(args):
     from models.engine.livecc_engine import EngineOptions
     from models.engine.llama_runtime import RuntimeOptions
+    from models.engine.streaming_policy import ContextOptions
     from models.engine.token_sampler import SamplingOptions
 
     talk = args.talk_more or (None, 0.0)
+    context = ContextOptions(policy=args.context_policy, vision_window_s=args.vision_window,
+                             text_window_tokens=args.text_window, frame_pixels=args.max_pixels)
     return EngineOptions(
         runtime=RuntimeOptions(n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads),
         sampling=SamplingOptions(
@@ -46,6 +49,7 @@ def engine_options_from_args(args):
             talk_more_base=talk[0],
             talk_more_step=talk[1],
         ),
+        context=context,
         max_new_tokens=args.max_new_tokens,
     )
 
@@ -134,8 +138,7 @@ def _load_engine(args):
     from models.engine.livecc_engine import LiveCCEngine
 
     engine = LiveCCEngine(args.model, args.mmproj, engine_options_from_args(args), query=args.query or DEFAULT_QUERY)
-    plan = f" ({engine.runtime.gpu_plan})" if engine.runtime.gpu_plan and engine.device.gpu_offload_supported else ""
-    print(f"model: {engine.runtime.pair.name} | {engine.device.describe()}{plan}", file=sys.stderr)
+    print(f"model: {engine.runtime.pair.name} | {engine.describe_device()}", file=sys.stderr)
     return engine
 
 

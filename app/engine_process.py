@@ -236,7 +236,7 @@ class _EngineServer:
         self.engine = LiveCCEngine(command.model_path, command.mmproj_path, command.options,
                                    query=command.query)
         device = self.engine.device
-        self.messages.put(Loaded(self.engine.runtime.pair.name, device.describe(),
+        self.messages.put(Loaded(self.engine.runtime.pair.name, self.engine.describe_device(),
                                  bool(device.gpu_offload_supported and device.n_layers_offloaded)))
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """The desktop app's settings: one JSON file in the user's config folder, validated on load.
 
-Settings are grouped beside what they configure (model, commentary, capture,
-overlay, voice), each group a frozen dataclass; change one with
+Settings are grouped beside what they configure (model, commentary, context,
+capture, overlay, voice), each group a frozen dataclass; change one with
 :meth:`Settings.replace` (``settings.replace("voice", rate=150)``). Loading never
 fails: a file that is not JSON, or not an object, is kept as ``settings.json.bak``
 and the defaults are used; a single value of the wrong type or out of range
@@ -26,6 +26,8 @@ from platformdirs import user_config_dir, user_data_dir
 APP_NAME = "livecc-desk"
 SETTINGS_FILE = "settings.json"
 SOURCE_KINDS = ("screen", "region", "window", "camera", "file")
+#: ``ModelSettings.n_gpu_layers`` for "as many layers as fit the GPU's free memory" (``models.gpu_layers``).
+AUTO_GPU_LAYERS = -2
 
 
 def _range(lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> dict:
@@ -40,7 +42,7 @@ class ModelSettings:
     mmproj_path: str = ""
     catalog_id: str = ""
     n_ctx: int = field(default=8192, metadata=_range(1024, 131072))
-    n_gpu_layers: int = field(default=-1, metadata=_range(-1, 1000))
+    n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
     n_threads: int = field(default=0, metadata=_range(0, 256))  # 0: all cores
     max_pixels: int = field(default=384 * 28 * 28, metadata=_range(100 * 28 * 28, 4096 * 28 * 28))
 
@@ -58,6 +60,19 @@ class CommentarySettings:
     talk_more_base: float = field(default=0.5, metadata=_range(0.0, 1.0))
     talk_more_step: float = field(default=0.0, metadata=_range(0.0, 1.0))
     max_new_tokens: int = field(default=16, metadata=_range(1, 128))
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """How hours of video fit the context (see ``models.engine.streaming_policy.ContextOptions``).
+
+    0 sizes a window by the context size (``ModelSettings.n_ctx``).
+    """
+
+    policy: str = field(default="streaming", metadata=_range(choices=("streaming", "evict")))
+    vision_window_s: int = field(default=0, metadata=_range(0, 3600))
+    text_window_tokens: int = field(default=0, metadata=_range(0, 131072))
+    reprime_vision_s: int = field(default=1, metadata=_range(0, 60))
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,7 @@ class VoiceSettings:
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     commentary: CommentarySettings = field(default_factory=CommentarySettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
@@ -263,16 +279,21 @@ def engine_options(settings: Settings):
     """The engine's options (``models.engine.livecc_engine.EngineOptions``) for these settings."""
     from models.engine.livecc_engine import EngineOptions
     from models.engine.llama_runtime import RuntimeOptions
+    from models.engine.streaming_policy import ContextOptions
     from models.engine.token_sampler import SamplingOptions
 
-    m, c = settings.model, settings.commentary
+    m, c, k = settings.model, settings.commentary, settings.context
     return EngineOptions(
-        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_gpu_layers=m.n_gpu_layers, n_threads=m.n_threads or None),
+        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=m.n_threads or None,
+                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers),
         sampling=SamplingOptions(
             greedy=c.greedy, temperature=c.temperature, seed=c.seed,
             repetition_penalty=c.repetition_penalty,
             talk_more_base=c.talk_more_base if c.talk_more else None,
             talk_more_step=c.talk_more_step,
         ),
+        context=ContextOptions(policy=k.policy, vision_window_s=k.vision_window_s,
+                               text_window_tokens=k.text_window_tokens, reprime_vision_s=k.reprime_vision_s,
+                               frame_pixels=m.max_pixels),
         max_new_tokens=c.max_new_tokens,
     )

@@ -25,10 +25,9 @@ from app.records import ChunkDone  # noqa: E402
 from app.sampling import FrameSampler  # noqa: E402
 from app.sources.file_source import FileSource  # noqa: E402
 from app.synthetic_video import write_test_video  # noqa: E402
-from models.engine.context import EvictOldestTurns  # noqa: E402
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine  # noqa: E402
 from models.engine.llama_runtime import RuntimeOptions  # noqa: E402
-from models.engine.streaming_policy import StreamingWindowPolicy  # noqa: E402
+from models.engine.streaming_policy import POLICIES, ContextOptions  # noqa: E402
 from models.engine.token_sampler import SamplingOptions  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402
 
@@ -44,8 +43,8 @@ def main() -> None:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--policy", choices=("evict", "streaming"), default="evict",
-                    help="context policy: plain eviction (the engine's default) or the streaming window")
+    ap.add_argument("--policy", choices=POLICIES, default="streaming",
+                    help="context policy: the streaming window (the engine's default) or plain eviction")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
@@ -53,9 +52,8 @@ def main() -> None:
         tiny = make_tiny_model(Path(tmp) / "tiny")
         clip = write_test_video(Path(tmp) / "clip.mp4", seconds=args.seconds, size=(w, h))
         opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
-                             sampling=SamplingOptions(greedy=True))
-        policy = StreamingWindowPolicy() if args.policy == "streaming" else EvictOldestTurns()
-        engine = LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=policy)
+                             sampling=SamplingOptions(greedy=True), context=ContextOptions(policy=args.policy))
+        engine = LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts)
 
         t = time.perf_counter()
         with FileSource(clip) as source:

@@ -45,7 +45,6 @@ import llama_cpp
 from llama_cpp import mtmd_cpp
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
-from models.engine.streaming_policy import StreamingWindowPolicy
 from models.engine.token_sampler import SamplingOptions, TokenSampler
 
 
@@ -55,8 +54,8 @@ def record(engine: LiveCCEngine) -> list[tuple]:
     rt = engine.runtime
     ids: dict[int, int] = {}
     real = {name: getattr(rt, name) for name in
-            ("tokenize_part", "tokenize_text", "eval_part", "decode_token", "logits", "piece", "remove",
-             "is_end_of_generation")}
+            ("tokenize_part", "tokenize_text", "eval_part", "eval_tokens", "decode_token", "logits", "piece",
+             "remove", "is_end_of_generation")}
 
     def tokenize_part(text, frames=()):
         part = real["tokenize_part"](text, frames)
@@ -76,6 +75,10 @@ def record(engine: LiveCCEngine) -> list[tuple]:
         log.append(("eval", ids[id(part)], n_past, logits))
         return real["eval_part"](part, n_past, logits=logits)
 
+    def eval_tokens(tokens, pos, *, logits=False):
+        log.append(("eval_tokens", list(tokens), pos, logits))
+        return real["eval_tokens"](tokens, pos, logits=logits)
+
     def simple(name, tag):
         def call(*args):
             log.append((tag, *args))
@@ -84,6 +87,7 @@ def record(engine: LiveCCEngine) -> list[tuple]:
 
     rt.tokenize_part = tokenize_part
     rt.eval_part = eval_part
+    rt.eval_tokens = eval_tokens
     rt.tokenize_text = simple("tokenize_text", "tokenize_text")
     rt.decode_token = simple("decode_token", "decode")
     rt.logits = simple("logits", "logits")
@@ -130,12 +134,11 @@ class DirectLlama:
             elif kind == "free":
                 mtmd_cpp.mtmd_input_chunks_free(self.parts.pop(op[1]))
             elif kind == "decode":
-                llama_cpp.llama_batch_ext_clear(self.batch)
-                idx = llama_cpp.llama_batch_ext_add_token(self.batch, 0, op[1])
-                pos = llama_cpp.llama_pos(op[2])
-                llama_cpp.llama_batch_ext_set_pos(self.batch, idx, ctypes.byref(pos))
-                llama_cpp.llama_batch_ext_set_output_logits(self.batch, idx, True)
-                assert llama_cpp.llama_process(self.ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, self.batch) == 0
+                self._decode([op[1]], op[2], logits=True)
+            elif kind == "eval_tokens":
+                for at in range(0, len(op[1]), 2048):
+                    piece = op[1][at:at + 2048]
+                    self._decode(piece, op[2] + at, logits=op[3] and at + len(piece) == len(op[1]))
             elif kind == "logits":
                 ptr = llama_cpp.llama_get_logits_ith(self.ctx, -1)
                 int(np.argmax(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))))
@@ -149,6 +152,17 @@ class DirectLlama:
                 data = op[1].encode()
                 buf = (llama_cpp.llama_token * (len(data) + 8))()
                 llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, True)
+
+    def _decode(self, tokens: list[int], pos: int, *, logits: bool) -> None:
+        llama_cpp.llama_batch_ext_clear(self.batch)
+        p = llama_cpp.llama_pos()
+        for j, token in enumerate(tokens):
+            idx = llama_cpp.llama_batch_ext_add_token(self.batch, 0, token)
+            p.value = pos + j
+            llama_cpp.llama_batch_ext_set_pos(self.batch, idx, ctypes.byref(p))
+        if logits:
+            llama_cpp.llama_batch_ext_set_output_logits(self.batch, idx, True)
+        assert llama_cpp.llama_process(self.ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, self.batch) == 0
 
     def _tokenize(self, text: str, frames) -> object:
         bitmaps = []
@@ -176,7 +190,7 @@ class DirectLlama:
 def one_pass(args, tiny, chunks) -> tuple[float, float, float, int]:
     opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
                          sampling=SamplingOptions(greedy=True))
-    make = lambda: LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=StreamingWindowPolicy())  # noqa: E731
+    make = lambda: LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts)  # noqa: E731
     recorder, ours = make(), make()
     direct = DirectLlama(tiny.text_path, tiny.mmproj_path, args.n_ctx, ours.runtime.options.n_threads or 2)
     log = record(recorder)

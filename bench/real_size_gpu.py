@@ -50,7 +50,6 @@ from app.synthetic_video import draw_frame
 from models.bpe_vocab import COMMENTARY_PIECES, build_word_vocab, to_byte_level
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
-from models.engine.streaming_policy import StreamingWindowPolicy
 from models.engine.token_sampler import SamplingOptions
 from models.gguf_qwen2vl import Qwen2VLTextConfig, Qwen2VLVisionConfig, write_mmproj_gguf, write_text_gguf
 
@@ -155,7 +154,7 @@ def measure(args, q4: Path, mmproj: Path) -> None:
                                                 n_threads=args.threads),
                          sampling=SamplingOptions(greedy=True))
     t = time.perf_counter()
-    engine = LiveCCEngine(q4, mmproj, opts, policy=StreamingWindowPolicy())
+    engine = LiveCCEngine(q4, mmproj, opts)  # the default streaming-window policy
     print(f"loaded in {time.perf_counter() - t:.1f} s: {engine.device.describe()}; n_ctx {args.n_ctx}")
     h, w = model_size(args.source)
     big = cv2.cvtColor(draw_frame(1.0, (1920, 1080)), cv2.COLOR_BGR2RGB)  # a grabbed screen

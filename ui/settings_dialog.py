@@ -32,12 +32,13 @@ from PySide6.QtWidgets import (
 
 from app.settings import Settings
 
-TABS = (("model", "Engine"), ("commentary", "Commentary"), ("overlay", "Overlay"),
-        ("voice", "Voice"), ("capture", "Capture"))
+TABS = (("model", "Engine"), ("commentary", "Commentary"), ("context", "Long streams"),
+        ("overlay", "Overlay"), ("voice", "Voice"), ("capture", "Capture"))
 
 LABELS = {
-    "n_ctx": ("Context size (tokens)", "KV cache size; older video is evicted when full"),
-    "n_gpu_layers": ("GPU layers", "-1 offloads every layer, 0 runs on the CPU only"),
+    "n_ctx": ("Context size (tokens)", "KV cache size; sizes the windows on the Long streams tab"),
+    "n_gpu_layers": ("GPU layers", "Auto offloads as many layers as fit the GPU's free memory; "
+                                   "-1 every layer, 0 runs on the CPU only"),
     "n_threads": ("CPU threads", "0 uses every core"),
     "max_pixels": ("Pixels per frame", "Frames are resized to at most this many pixels (LiveCC: 301056)"),
     "greedy": ("Greedy decoding", "Always take the most likely word (reproducible)"),
@@ -56,8 +57,25 @@ LABELS = {
     "show_silence": ("Show silence as …", ""), "click_through": ("Click-through", "The mouse goes to the window below"),
     "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""), "rate": ("Rate (words/min)", ""),
     "volume": ("Volume", ""), "max_delay_s": ("Skip phrases older than (s)", "Keeps speech close to the picture"),
+    "policy": ("Keep in context", "What stays when the context is full"),
+    "vision_window_s": ("Frames kept (s)", "Seconds of video whose frames stay in the context"),
+    "text_window_tokens": ("Commentary kept (tokens)", "Recent commentary kept after its frames go"),
+    "reprime_vision_s": ("Frames re-read on rebuild (s)",
+                         "When positions near the trained range, the context is rebuilt from the sink on; "
+                         "this many seconds of frames are encoded again (more is slower)"),
     "capture_fps": ("Capture rate (fps)", "Grabs per second for screen, window and webcam"),
     "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),
+}
+# Shown for a choice setting's values.
+CHOICES = {
+    "policy": {"streaming": "Recent window (for hours-long streams)", "evict": "Everything, oldest out first"},
+}
+# Shown when a number is at its minimum, which means "chosen for you".
+AUTO_TEXT = {
+    "n_threads": "All cores",
+    "n_gpu_layers": "Auto (as many as fit)",
+    "vision_window_s": "Auto (half the context)",
+    "text_window_tokens": "Auto (3/16 of the context)",
 }
 HIDDEN = {"model_path", "mmproj_path", "catalog_id", "positions", "visible", "kind", "monitor",
           "region", "window_title", "camera", "file_path", "query"}
@@ -134,6 +152,8 @@ class SettingsDialog(QDialog):
         if isinstance(value, int):
             spin = QSpinBox()
             spin.setRange(int(lo if lo is not None else -10**9), int(hi if hi is not None else 10**9))
+            if f.name in AUTO_TEXT:
+                spin.setSpecialValueText(AUTO_TEXT[f.name])  # shown at the minimum
             spin.setValue(value)
             return spin
         if isinstance(value, float):
@@ -141,6 +161,12 @@ class SettingsDialog(QDialog):
             spin.setRange(float(lo if lo is not None else -1e9), float(hi if hi is not None else 1e9))
             spin.setValue(value)
             return spin
+        if f.metadata.get("choices"):
+            combo = QComboBox()
+            for choice in f.metadata["choices"]:
+                combo.addItem(CHOICES.get(f.name, {}).get(choice, choice), choice)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+            return combo
         if f.name.endswith("_color"):
             return ColorButton(value)
         if f.name == "font_family":

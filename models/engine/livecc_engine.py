@@ -6,11 +6,13 @@ the chunk's prompt part by part (only the new tokens are evaluated: the cache
 holds everything before), then at most ``max_new_tokens`` tokens. ``ask()``
 answers a question on the same context (the release's conversation mode).
 
-What stays in the cache is the context policy's decision (``policy=``). The
-default, ``EvictOldestTurns``, is plain eviction, whose positions grow without
-bound; ``StreamingWindowPolicy`` keeps a window of recent frames and a longer
-one of recent text and keeps positions in the trained range by re-priming the
-context after the sink (``models.engine.reprime``): use it for streams of hours.
+What stays in the cache is the context policy's decision (``policy=``, or
+``EngineOptions.context``). The default, ``StreamingWindowPolicy``, keeps a
+window of recent frames and a longer one of recent text and keeps positions in
+the trained range by re-priming the context after the sink
+(``models.engine.reprime``): streams of hours cost the same per chunk as the
+first minutes. ``EvictOldestTurns`` is plain eviction, whose positions grow
+without bound: the baseline the benchmarks compare against.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from app.records import (
     CommentaryDelta,
     VideoChunk,
 )
-from models.engine.context import ContextLedger, ContextPolicy, EvictOldestTurns, RoomRequest, Span, Turn
+from models.engine.context import ContextLedger, ContextPolicy, RoomRequest, Span, Turn
 from models.engine.llama_runtime import LlamaMtmdRuntime, RuntimeOptions
 from models.engine.reprime import RePrimeReport, rebuild_after_sink
+from models.engine.streaming_policy import ContextOptions
 from models.engine.token_sampler import SamplingOptions, TokenSampler
 
 
@@ -42,12 +45,15 @@ from models.engine.token_sampler import SamplingOptions, TokenSampler
 class EngineOptions:
     """Protocol settings. ``runtime`` and ``sampling`` are documented on their classes.
 
+    context: what stays in the cache (``ContextOptions``): by default the
+        streaming window, sized by the context.
     max_new_tokens: most tokens generated per chunk (the release uses 16).
     answer_max_tokens: most tokens of an answer in conversation mode.
     """
 
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    context: ContextOptions = field(default_factory=ContextOptions)
     max_new_tokens: int = 16
     answer_max_tokens: int = 512
 
@@ -55,8 +61,8 @@ class EngineOptions:
 class LiveCCEngine:
     """A LiveCC model pair running the streaming protocol over one KV cache.
 
-    policy: what to keep when the cache is full (``ContextPolicy``); the
-        default is the baseline ``EvictOldestTurns``.
+    policy: what to keep when the cache is full (``ContextPolicy``); by
+        default the one ``options.context`` describes.
     reprimes: the last rebuilds of the context (``RePrimeReport``), newest last,
         for status lines and benchmarks; ``reprime_count`` counts them all.
     """
@@ -66,7 +72,7 @@ class LiveCCEngine:
                  query: str = DEFAULT_QUERY) -> None:
         self.options = options
         self.runtime = LlamaMtmdRuntime(model_path, mmproj_path, options.runtime)
-        self.policy = policy or EvictOldestTurns()
+        self.policy = policy or options.context.build()
         self.n_ctx_train = trained_context_length(self.runtime)
         self.ledger = ContextLedger()
         self.reprimes: deque[RePrimeReport] = deque(maxlen=64)
@@ -84,6 +90,11 @@ class LiveCCEngine:
     @property
     def device(self):
         return self.runtime.device
+
+    def describe_device(self) -> str:
+        """Where the model runs, with the automatic GPU plan's reason when one was made."""
+        plan = self.runtime.gpu_plan if self.device.gpu_offload_supported else ""
+        return f"{self.device.describe()} ({plan})" if plan else self.device.describe()
 
     def close(self) -> None:
         self.runtime.close()

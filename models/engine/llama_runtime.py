@@ -174,6 +174,7 @@ class LlamaMtmdRuntime:
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
 
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
@@ -232,14 +233,18 @@ class LlamaMtmdRuntime:
         ids = self.tokenize_text(text)
         return ids[0] if len(ids) == 1 else None
 
-    def piece(self, token: int) -> bytes:
-        """The bytes a token stands for; special tokens give ``b""``."""
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes a token stands for; special tokens give ``b""`` unless ``special``."""
         buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         if n < 0:
             buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         return buf.raw[:n]
+
+    def text_of(self, tokens: Sequence[int], *, special: bool = False) -> str:
+        """The text of ``tokens`` (special tokens spelled out only if ``special``)."""
+        return b"".join(self.piece(t, special=special) for t in tokens).decode("utf-8", errors="replace")
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
@@ -390,6 +395,23 @@ class LlamaMtmdRuntime:
             rc = llama_cpp.llama_process(self._ctx, llama_cpp.LLAMA_PROCESS_TYPE_DECODE, batch)
             if rc != 0:
                 raise LlamaRuntimeError(f"llama.cpp failed to decode a video patch (code {rc})")
+
+    def eval_tokens(self, tokens: Sequence[int], pos: int, *, logits: bool = False) -> int:
+        """Evaluate text token ids at ``pos``, ``pos + 1``, ...; returns the next position.
+
+        For text whose ids are already known (a generated reply written again
+        when the context is re-primed): no tokenizer round trip, so the cache
+        gets exactly the ids it held before.
+        """
+        if not tokens:
+            return pos
+        t0 = time.perf_counter()
+        try:
+            self._decode_text(list(tokens), pos, logits=logits)
+        finally:
+            self.llama_seconds += time.perf_counter() - t0
+        self._prompt_evaluated = True
+        return pos + len(tokens)
 
     def _decode_text(self, tokens: list[int], pos: int, *, logits: bool) -> None:
         batch = self._batch

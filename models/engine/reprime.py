@@ -7,18 +7,12 @@ written again with the LiveCC protocol (``app.protocol``), the first one with
 the query, and evaluated from the position right after the sink:
 
 * text is evaluated in as few llama.cpp calls as possible: each run of text
-  between two frame groups is tokenized and evaluated as one part (per call
-  overhead, not token count, dominates small text parts), and the ledger still
-  gets one span per protocol segment;
+  between two frame groups is one batch (per call overhead, not token count,
+  dominates small text parts), and the ledger still gets one span per part;
+* a generated reply goes back as the token ids it was generated as, and each
+  protocol part is tokenized on its own, as when it was first evaluated, so
+  the rebuilt text is token for token what the cache held before;
 * frames are re-encoded only for the turns the plan names.
-
-A turn's text is tokenized as a whole, the way a Hugging Face processor
-tokenizes a full prompt, so a rebuilt turn may hold a slightly different
-tokenization of its reply than the generated one. Segments are cut where a
-chat special token (``<|im_end|>``, ``<|im_start|>``) begins: llama.cpp's
-tokenizer splits text at special tokens before BPE, so the segments'
-tokenizations add up to the run's exactly (checked; on a mismatch each segment
-is evaluated on its own).
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.protocol import IM_END, IM_START, PartKind, chunk_turn, question_turn
+from app.protocol import PartKind, chunk_turn, question_turn
 from models.engine.context import ContextLedger, RePrimePlan, Span, Turn
 
 
@@ -49,19 +43,16 @@ class RePrimeReport:
 
 @dataclass
 class _Piece:
+    """One part of a rebuilt turn: protocol text (maybe with frames), or reply token ids."""
+
     turn: Turn
     kind: PartKind
-    text: str
+    text: str = ""
     frames: tuple[np.ndarray, ...] = ()
+    tokens: list[int] | None = None
 
 
-def reply_text(runtime, tokens: list[int]) -> str:
-    """The text of generated ``tokens`` (special tokens give nothing)."""
-    return b"".join(runtime.piece(t) for t in tokens).decode("utf-8", errors="replace")
-
-
-def turn_pieces(runtime, turn: Turn, *, first: bool, with_frames: bool, query: str | None,
-                marker: str) -> list[_Piece]:
+def turn_pieces(turn: Turn, *, first: bool, with_frames: bool, query: str | None, marker: str) -> list[_Piece]:
     """The protocol text of ``turn`` written again, its frames only if ``with_frames``."""
     frames = turn.frames if with_frames and turn.frames else ()
     if turn.is_chunk:
@@ -74,7 +65,7 @@ def turn_pieces(runtime, turn: Turn, *, first: bool, with_frames: bool, query: s
             continue
         pieces.append(_Piece(turn, part.kind, part.text, frames if part.kind is PartKind.VISION else ()))
     if turn.reply:
-        pieces.append(_Piece(turn, PartKind.REPLY, reply_text(runtime, turn.reply)))
+        pieces.append(_Piece(turn, PartKind.REPLY, tokens=list(turn.reply)))
     return pieces
 
 
@@ -96,7 +87,7 @@ def rebuild_after_sink(runtime, ledger: ContextLedger, plan: RePrimePlan, *, n_p
     for i, turn in enumerate(plan.turns):
         turn.has_query = i == 0  # the rebuilt context states the query once, in its first turn
         ledger.restore(turn)
-        pieces += turn_pieces(runtime, turn, first=i == 0, with_frames=turn.index in plan.with_frames,
+        pieces += turn_pieces(turn, first=i == 0, with_frames=turn.index in plan.with_frames,
                               query=query, marker=marker)
 
     evaluator = _Evaluator(runtime, ledger, sink.p1)
@@ -147,39 +138,15 @@ class _Evaluator:
         self.ledger.add(piece.turn, Span(PartKind.VISION, p0, self.pos, n_tokens, text_tokens))
 
     def text_run(self, run: list[_Piece]) -> None:
+        """Evaluate a run of text pieces in one batch; one ledger span per piece."""
         if not run:
             return
-        segments = _segments(run)
-        seg_tokens = [self.runtime.tokenize_text(text) for _, _, text in segments]
-        combined = "".join(text for _, _, text in segments)
-        part = self.runtime.tokenize_part(combined)
-        try:
-            if list(part.text_tokens) != [t for toks in seg_tokens for t in toks]:
-                part.free()
-                for turn, kind, text in segments:
-                    p0, n_tokens, tokens = self._eval(text)
-                    self.ledger.add(turn, Span(kind, p0, self.pos, n_tokens, tokens))
-                return
-            pos = self.pos
-            self.pos = self.runtime.eval_part(part, pos, logits=False)
-            self.tokens += part.n_tokens
-            self.calls += 1
-        finally:
-            part.free()
-        for (turn, kind, _), tokens in zip(segments, seg_tokens):
-            self.ledger.add(turn, Span(kind, pos, pos + len(tokens), len(tokens), tokens))
-            pos += len(tokens)
-
-
-def _segments(run: list[_Piece]) -> list[tuple[Turn, PartKind, str]]:
-    """Merge pieces so that every segment but the first begins with a chat special token."""
-    out: list[tuple[Turn, PartKind, str]] = []
-    for piece in run:
-        starts_clean = piece.text.startswith((IM_END, IM_START))
-        if out and not starts_clean and out[-1][0] is piece.turn:
-            turn, kind, text = out[-1]
-            # A segment holding the query is the query's span (policies keep it).
-            out[-1] = (turn, PartKind.QUERY if piece.kind is PartKind.QUERY else kind, text + piece.text)
-        else:
-            out.append((piece.turn, piece.kind, piece.text))
-    return out
+        tokens = [p.tokens if p.tokens is not None else self.runtime.tokenize_text(p.text) for p in run]
+        pos = self.pos
+        self.pos = self.runtime.eval_tokens([t for toks in tokens for t in toks], pos)
+        self.tokens += self.pos - pos
+        self.calls += 1
+        for piece, toks in zip(run, tokens):
+            if toks:
+                self.ledger.add(piece.turn, Span(piece.kind, pos, pos + len(toks), len(toks), toks))
+                pos += len(toks)

@@ -34,12 +34,14 @@ the next one is minutes of video away (see :meth:`StreamingWindowSettings.for_co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from app.protocol import PartKind
 from models.engine.context import (
     ContextLedger,
     ContextPolicy,
+    EvictOldestTurns,
     RePrimePlan,
     RoomRequest,
     Span,
@@ -111,14 +113,17 @@ class StreamingWindowSettings:
 class StreamingWindowPolicy(ContextPolicy):
     """Sink + vision window + text window, positions bounded by re-priming.
 
-    ``settings=None`` picks :meth:`StreamingWindowSettings.for_context` for the
-    engine's context size at the first turn.
+    ``settings``: fixed sizes; or ``sizing``, a function from the engine's
+    context size to sizes (default :meth:`StreamingWindowSettings.for_context`),
+    called at the first turn.
     """
 
     name = "streaming-window"
 
-    def __init__(self, settings: StreamingWindowSettings | None = None) -> None:
+    def __init__(self, settings: StreamingWindowSettings | None = None, *,
+                 sizing: Callable[[int], StreamingWindowSettings] | None = None) -> None:
         self._given = settings
+        self._sizing = sizing or StreamingWindowSettings.for_context
         self._capacity: int | None = None
         self.settings = settings or StreamingWindowSettings()
 
@@ -128,7 +133,7 @@ class StreamingWindowPolicy(ContextPolicy):
 
     def _settings_for(self, capacity: int) -> StreamingWindowSettings:
         if self._given is None and self._capacity != capacity:
-            self.settings = StreamingWindowSettings.for_context(capacity)
+            self.settings = self._sizing(capacity)
             self._capacity = capacity
         return self.settings
 
@@ -229,6 +234,55 @@ class StreamingWindowPolicy(ContextPolicy):
     def with_settings(self, **changes) -> StreamingWindowPolicy:
         """A copy with some settings changed (for benchmarks and tests)."""
         return StreamingWindowPolicy(replace(self.settings, **changes))
+
+
+#: Frame size at which a 2-frame chunk takes ``TYPICAL_CHUNK_CELLS`` cells (LiveCC's default).
+TYPICAL_FRAME_PIXELS = 384 * 28 * 28
+POLICIES = ("streaming", "evict")
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """Which context policy an engine runs, and its sizes; 0 sizes itself by the context.
+
+    policy: ``"streaming"`` (:class:`StreamingWindowPolicy`, for streams of any
+        length) or ``"evict"`` (:class:`EvictOldestTurns`, plain eviction:
+        positions grow without bound, past the trained range after minutes).
+    vision_window_s: seconds of video whose frames stay in the cache (one
+        chunk per second); 0: half the context's worth.
+    text_window_tokens: cells of recent prompt text and commentary kept; 0:
+        3/16 of the context.
+    reprime_vision_s: seconds of frames re-encoded when the context is
+        re-primed (at most the vision window).
+    frame_pixels: pixels per frame the stream is resized to, to size the
+        vision window in chunks.
+    """
+
+    policy: str = "streaming"
+    vision_window_s: int = 0
+    text_window_tokens: int = 0
+    reprime_vision_s: int = 1
+    frame_pixels: int = TYPICAL_FRAME_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown context policy {self.policy!r}: use one of {', '.join(POLICIES)}")
+        if min(self.vision_window_s, self.text_window_tokens, self.reprime_vision_s) < 0 or self.frame_pixels < 1:
+            raise ValueError("context window sizes cannot be negative")
+
+    def window_settings(self, n_ctx: int) -> StreamingWindowSettings:
+        """The streaming window's sizes for an ``n_ctx``-cell cache."""
+        cells = max(1, round(TYPICAL_CHUNK_CELLS * self.frame_pixels / TYPICAL_FRAME_PIXELS))
+        auto = StreamingWindowSettings.for_context(n_ctx, chunk_cells=cells)
+        vision = self.vision_window_s or auto.vision_chunks
+        return replace(auto, vision_chunks=vision, text_tokens=self.text_window_tokens or auto.text_tokens,
+                       reprime_vision_chunks=min(self.reprime_vision_s, vision))
+
+    def build(self) -> ContextPolicy:
+        """A fresh policy object (policies hold per-stream state)."""
+        if self.policy == "evict":
+            return EvictOldestTurns()
+        return StreamingWindowPolicy(sizing=self.window_settings)
 
 
 def _rebuilt_text_cells(turn: Turn) -> int:

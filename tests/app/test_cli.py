@@ -188,3 +188,18 @@ def test_make_tiny_writes_a_loadable_pair(tmp_path, clip):
 def test_help_lists_the_subcommands():
     result = cli("--help")
     assert result.returncode == 0 and "commentate" in result.stdout and "models" in result.stdout
+
+
+def test_context_flags_choose_the_policy_and_its_windows(tmp_path):
+    from app.cli import build_parser
+    from app.cli_commentate import engine_options_from_args
+    from models.engine.streaming_policy import ContextOptions
+
+    base = ["commentate", "v.mp4", "--model", "m.gguf", "--mmproj", "p.gguf"]
+    parser = build_parser()
+    assert engine_options_from_args(parser.parse_args(base)).context == ContextOptions()
+    told = parser.parse_args(base + ["--context-policy", "evict", "--vision-window", "8", "--text-window", "900",
+                                     "--max-pixels", str(200 * 28 * 28)])
+    assert engine_options_from_args(told).context == ContextOptions("evict", 8, 900, frame_pixels=200 * 28 * 28)
+    wrong = cli("commentate", tmp_path / "v.mp4", "--model", "m", "--mmproj", "p", "--vision-window", "-3")
+    assert wrong.returncode == 2 and "--vision-window: cannot be negative, got -3" in wrong.stderr

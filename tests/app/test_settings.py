@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from app.settings import Settings, SettingsStore, engine_options
+from app.settings import AUTO_GPU_LAYERS, Settings, SettingsStore, engine_options
+from models.engine.streaming_policy import ContextOptions
 
 
 def test_defaults_when_there_is_no_file(tmp_path):
@@ -61,3 +62,24 @@ def test_engine_options_follow_the_settings():
     assert options.runtime.n_ctx == 2048 and options.runtime.n_threads is None
     assert options.sampling.greedy and options.sampling.talk_more_base == 0.3 and options.max_new_tokens == 8
     assert engine_options(Settings()).sampling.talk_more_base is None
+
+
+def test_long_stream_settings_reach_the_engine():
+    options = engine_options(Settings())
+    assert options.context == ContextOptions()  # the streaming window, sized by the context
+    assert Settings().model.n_gpu_layers == AUTO_GPU_LAYERS and options.runtime.n_gpu_layers is None
+    s = Settings().replace("context", policy="evict", vision_window_s=12, text_window_tokens=2000,
+                           reprime_vision_s=2).replace("model", max_pixels=200 * 28 * 28, n_gpu_layers=-1)
+    options = engine_options(s)
+    assert options.context == ContextOptions("evict", 12, 2000, 2, frame_pixels=200 * 28 * 28)
+    assert options.runtime.n_gpu_layers == -1
+
+
+def test_a_settings_file_from_before_the_context_group_loads_cleanly(tmp_path):
+    store = SettingsStore(tmp_path)
+    store.path.write_text(json.dumps({"model": {"n_ctx": 16384}, "context": {"policy": "lru"}}), encoding="utf-8")
+    result = store.load()
+    assert result.settings.model.n_ctx == 16384 and result.settings.context.policy == "streaming"
+    assert len(result.warnings) == 1 and "context.policy" in result.warnings[0]
+    store.path.write_text(json.dumps({"model": {"n_ctx": 16384}}), encoding="utf-8")
+    assert store.load().warnings == ()

@@ -140,6 +140,7 @@ def test_the_opening_chunk_is_one_video_segment_of_three_patches(make_engine, cl
 
 def test_each_chunk_evaluates_only_its_new_tokens(make_engine, clip_chunks):
     engine = make_engine(max_new_tokens=8)
+    evicted = 0
     for chunk in clip_chunks:
         before = engine.runtime.evaluated_tokens()
         kv_before = engine.ledger.used
@@ -149,8 +150,12 @@ def test_each_chunk_evaluates_only_its_new_tokens(make_engine, clip_chunks):
         kept = reply[0].n_tokens if reply else 0
         # llama.cpp's own counters: the new prompt parts plus the kept reply tokens, nothing older.
         assert evaluated == done.stats.prompt_tokens + kept
-        assert engine.ledger.used == kv_before + done.stats.prompt_tokens + kept
+        # The cache: what was there, less what the policy gave up, plus the new turn.
+        assert engine.ledger.used == kv_before - done.stats.evicted_tokens + done.stats.prompt_tokens + kept
         assert engine.runtime.position_range()[1] < engine.n_past
+        evicted += done.stats.evicted_tokens
+    assert engine.reprime_count == 0  # nothing was evaluated again
+    assert evicted > 0  # the default policy's vision window (5 s at 4096) was passed
 
 
 def test_reply_stops_at_the_limit_and_drops_its_last_token(make_engine, clip_chunks):
@@ -236,7 +241,8 @@ def test_context_stays_bounded_over_a_ten_minute_video(make_engine, tmp_path):
     assert all(d.stats.generated_tokens > 0 for d in done[-50:])  # still talking at the end
     kinds = [s.kind for t in engine.ledger.turns for s in t.spans]
     assert kinds[0] is PartKind.SINK and PartKind.QUERY in kinds
-    # Positions only grow; the cache holds exactly what the ledger says.
+    # The default policy keeps positions within the context by re-priming; the sink stays at 0.
+    assert engine.reprime_count > 0 and engine.n_past <= n_ctx
     assert engine.runtime.position_range()[1] < engine.n_past
     first_kept = min(s.p0 for t in engine.ledger.turns for s in t.spans)
     assert engine.runtime.position_range()[0] == first_kept == 0

@@ -17,12 +17,14 @@ from app.records import AnswerDone, ChunkDone
 from app.sampling import FrameSampler
 from app.sources.file_source import FileSource
 from app.synthetic_video import write_test_video
-from models.engine.context import ContextLedger, EvictOldestTurns, RoomRequest, Span
+from models.engine.context import ContextLedger, EvictOldestTurns, RePrimePlan, RoomRequest, Span
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine, trained_context_length
 from models.engine.llama_runtime import RuntimeOptions
-from models.engine.reprime import reply_text
+from models.engine.reprime import rebuild_after_sink
 from models.engine.streaming_policy import (
     TYPICAL_CHUNK_CELLS,
+    TYPICAL_FRAME_PIXELS,
+    ContextOptions,
     StreamingWindowPolicy,
     StreamingWindowSettings,
 )
@@ -59,6 +61,29 @@ def test_defaults_for_8k_16k_32k_leave_room_for_a_chunk_and_an_answer():
         chunk = TYPICAL_CHUNK_CELLS + 30  # frames, time label, header, a short reply
         steady = 30 + s.vision_chunks * chunk + s.text_tokens
         assert steady + chunk + 512 <= n_ctx
+
+
+def test_context_options_size_the_window_by_the_context_unless_told():
+    auto = ContextOptions()
+    for n_ctx in (8192, 16384, 32768):
+        assert auto.window_settings(n_ctx) == StreamingWindowSettings.for_context(n_ctx)
+    # Bigger frames take more cells per chunk: fewer seconds of frames fit the same half.
+    big = ContextOptions(frame_pixels=2 * TYPICAL_FRAME_PIXELS).window_settings(8192)
+    assert big.vision_chunks == 5 and big.text_tokens == 1536
+    told = ContextOptions(vision_window_s=4, text_window_tokens=900, reprime_vision_s=9).window_settings(8192)
+    assert (told.vision_chunks, told.text_tokens, told.reprime_vision_chunks) == (4, 900, 4)  # clamped to the window
+    with pytest.raises(ValueError, match="unknown context policy 'lru'"):
+        ContextOptions(policy="lru")
+    with pytest.raises(ValueError, match="negative"):
+        ContextOptions(vision_window_s=-1)
+
+
+def test_context_options_build_a_fresh_policy_of_the_kind_named():
+    a, b = ContextOptions().build(), ContextOptions().build()
+    assert isinstance(a, StreamingWindowPolicy) and a is not b
+    assert a.position_limit(16384, 32768) == 16384 and a.settings.vision_chunks == 20  # sized at first use
+    assert isinstance(ContextOptions(policy="evict").build(), EvictOldestTurns)
+    assert ContextOptions(vision_window_s=3).build().position_limit(4096, 32768) == 4096
 
 
 def test_plan_keeps_a_short_vision_window_and_a_longer_text_window():
@@ -139,6 +164,13 @@ def spy(engine):
     return seen
 
 
+def rebuilt_spans(engine):
+    """(turn, span) of what the last re-prime evaluated after the sink, in position order."""
+    end = engine.reprimes[-1].n_past_after
+    return sorted(((t, sp) for t in engine.ledger.turns for sp in t.spans
+                   if sp.kind is not PartKind.SINK and sp.p1 <= end), key=lambda ts: ts[1].p0)
+
+
 @pytest.fixture(scope="module")
 def long_run(tiny_model, two_minutes):
     """Stream the clip once; record what every chunk did."""
@@ -162,7 +194,8 @@ def long_run(tiny_model, two_minutes):
             n_past=engine.n_past, used=engine.ledger.used, positions=engine.runtime.position_range(),
             span_sum=sum(s.n_tokens for s in spans), spans=[(s.kind, s.p0, s.p1) for s in spans],
             texts=seen[before_seen:], framed=sum(t.frames is not None for t in engine.ledger.turns),
-            replies={t.index: reply_text(engine.runtime, t.reply) for t in engine.ledger.turns},
+            replies={t.index: engine.runtime.text_of(t.reply) for t in engine.ledger.turns},
+            rebuilt=rebuilt_spans(engine) if reprimed else None,
             sink=(engine.ledger.sink.p0, engine.ledger.sink.p1, list(engine.ledger.sink.tokens)),
         ))
     yield engine, records, sink0
@@ -205,15 +238,57 @@ def test_the_rebuilt_context_holds_the_query_once_and_the_recent_commentary(long
     r, before = records[i], records[i - 1]
     own, rebuilt = r["texts"][:3], r["texts"][3:]  # the chunk is tokenized first: time, frames, header
     assert [n for _, n in own] == [0, 2, 0]
-    text = "".join(t for t, _ in rebuilt)
+    assert [n for _, n in rebuilt] == [2]  # one chunk's frames re-encoded; text goes as token ids
+    text = engine.runtime.text_of([tok for _, sp in r["rebuilt"] for tok in sp.tokens], special=True)
     assert text.startswith("Time=") and text.count("Please describe the video.") == 1
     assert text.index("Please describe the video.") < text.index("<|im_end|>")  # in the first turn
-    assert [n for _, n in rebuilt if n] == [2]  # one chunk's frames re-encoded
     # The commentary of the last turns before the rebuild is in it, with their time labels.
     recent = [idx for idx in sorted(before["replies"]) if before["replies"][idx].strip()][-3:]
     for idx in recent:
         assert before["replies"][idx] in text
     assert f"Time={records[i - 1]['done'].t0:.1f}-{records[i - 1]['done'].t1:.1f}s" in text
+
+
+def test_rebuilt_replies_are_the_generated_token_ids(long_run):
+    engine, records, _ = long_run
+    for r in (r for r in records if r["reprimed"]):
+        replies = [(turn, span) for turn, span in r["rebuilt"] if span.kind is PartKind.REPLY]
+        assert len(replies) >= 5 and all(span.tokens == turn.reply for turn, span in replies)
+
+
+def split_token(runtime):
+    """A token ``t`` and two tokens spelling the same text: what sampling may produce, what
+    tokenizing the text would never give back."""
+    for token in range(runtime.n_vocab):
+        text = runtime.piece(token).decode("utf-8", errors="ignore")
+        if len(text) >= 2 and text.isalpha() and runtime.tokenize_text(text) == [token]:
+            halves = runtime.tokenize_text(text[0]) + runtime.tokenize_text(text[1:])
+            if len(halves) == 2 and runtime.text_of(halves) == text:
+                return token, halves
+    raise AssertionError("the vocabulary has no splittable token")
+
+
+def test_a_reprime_writes_a_reply_back_as_the_ids_sampled_not_as_retokenized_text(tiny_model, two_minutes):
+    engine = make_engine(tiny_model)
+    try:
+        for chunk in two_minutes[:6]:
+            engine.process(chunk)
+        runtime = engine.runtime
+        merged, halves = split_token(runtime)
+        turns = tuple(t for t in engine.ledger.turns if t.is_chunk)[-3:]
+        turns[-1].reply = halves + [merged]  # non-canonical: text_of() would tokenize to [merged, merged]
+        assert runtime.tokenize_text(runtime.text_of(turns[-1].reply)) != turns[-1].reply
+        before = runtime.evaluated_tokens()
+        report = rebuild_after_sink(runtime, engine.ledger, RePrimePlan(turns, frozenset()), n_past=engine.n_past,
+                                    query=engine.query, marker=runtime.marker)
+        rebuilt = [sp for sp in turns[-1].spans if sp.kind is PartKind.REPLY]
+        assert [sp.tokens for sp in rebuilt] == [halves + [merged]]
+        # llama.cpp evaluated exactly the spans the ledger records: three ids for that reply, not two.
+        spans = [sp for t in turns for sp in t.spans]
+        assert runtime.evaluated_tokens() - before == report.tokens_evaluated == sum(sp.n_tokens for sp in spans)
+        assert report.llama_calls == 1 and report.n_past_after == engine.ledger.sink.p1 + report.tokens_evaluated
+    finally:
+        engine.close()
 
 
 def test_query_changes_and_questions_survive_a_reprime(tiny_model, two_minutes):
@@ -231,11 +306,20 @@ def test_query_changes_and_questions_survive_a_reprime(tiny_model, two_minutes):
         assert engine.reprime_count >= 2
         # The rebuilt context opens with the latest query, not the first one.
         first = engine.ledger.query_turn()
-        text = reply_text(engine.runtime, [tok for s in first.spans for tok in s.tokens])
+        text = engine.runtime.text_of([tok for s in first.spans for tok in s.tokens])
         assert "Who scores?" in text and "describe" not in text
         assert first is next(t for t in engine.ledger.turns if any(s.kind is not PartKind.SINK for s in t.spans))
     finally:
         engine.close()
+
+
+def test_engines_run_the_streaming_window_unless_told_otherwise(tiny_model):
+    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=N_CTX, n_threads=2))
+    with LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, opts) as engine:
+        assert isinstance(engine.policy, StreamingWindowPolicy)
+    evict = EngineOptions(runtime=opts.runtime, context=ContextOptions(policy="evict"))
+    with LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, evict) as engine:
+        assert isinstance(engine.policy, EvictOldestTurns)
 
 
 def test_trained_context_is_read_from_the_model(tiny_model):

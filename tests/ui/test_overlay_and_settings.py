@@ -108,6 +108,11 @@ def test_settings_dialog_round_trip_through_the_window(qtbot, make_main_window, 
     dialog.editors[("voice", "rate")].setValue(150)
     dialog.editors[("voice", "voice_id")].setCurrentIndex(1)
     dialog.editors[("model", "n_ctx")].setValue(2048)
+    policy, vision = dialog.editors[("context", "policy")], dialog.editors[("context", "vision_window_s")]
+    assert policy.currentData() == "streaming" and vision.text() == "Auto (half the context)"
+    assert dialog.editors[("model", "n_gpu_layers")].text() == "Auto (as many as fit)"
+    policy.setCurrentIndex(policy.findData("evict"))
+    vision.setValue(15)
     window.apply_settings(dialog.result_settings())
     assert window.overlay.settings.font_size == 40 and window.overlay.settings.lines == 3
     reloaded = SettingsStore(tmp_path / "config").load()
@@ -115,10 +120,13 @@ def test_settings_dialog_round_trip_through_the_window(qtbot, make_main_window, 
     s = reloaded.settings
     assert (s.overlay.font_size, s.overlay.text_color, s.voice.rate, s.voice.voice_id, s.model.n_ctx) == (
         40, "#FFCC00", 150, "en", 2048)
+    assert (s.context.policy, s.context.vision_window_s) == ("evict", 15)
     assert s == window.settings
-    dialog.tabs.setCurrentIndex(2)  # Overlay
-    dialog.restore_defaults()
-    assert dialog.result_settings().overlay.font_size == Settings().overlay.font_size
+    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    for title, group in (("Overlay", "overlay"), ("Long streams", "context")):
+        dialog.tabs.setCurrentIndex(titles.index(title))
+        dialog.restore_defaults()
+        assert getattr(dialog.result_settings(), group) == getattr(Settings(), group)
 
 
 def test_a_damaged_settings_file_opens_with_defaults_and_a_warning(qtbot, make_main_window, tmp_path):

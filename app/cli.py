@@ -43,7 +43,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-ctx", type=int, default=8192, help="context size in tokens (default 8192)")
     p.add_argument("--n-gpu-layers", type=int, default=None,
                    help="layers to offload to the GPU: -1 all, 0 CPU only (default: as many as fit)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core this process may use)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"most pixels per frame after resizing (default {DEFAULT_MAX_PIXELS} = 384*28*28)")
     p.add_argument("--max-new-tokens", type=int, default=16, help="most tokens per 1-s chunk (default 16)")

@@ -43,7 +43,7 @@ class ModelSettings:
     catalog_id: str = ""
     n_ctx: int = field(default=8192, metadata=_range(1024, 131072))
     n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
-    n_threads: int = field(default=0, metadata=_range(0, 256))  # 0: all cores
+    n_threads: int = field(default=0, metadata=_range(0, 256))  # 0: all cores but one
     max_pixels: int = field(default=384 * 28 * 28, metadata=_range(100 * 28 * 28, 4096 * 28 * 28))
 
 
@@ -278,13 +278,15 @@ class SettingsStore:
 def engine_options(settings: Settings):
     """The engine's options (``models.engine.livecc_engine.EngineOptions``) for these settings."""
     from models.engine.livecc_engine import EngineOptions
-    from models.engine.llama_runtime import RuntimeOptions
+    from models.engine.llama_runtime import RuntimeOptions, cpu_threads
     from models.engine.streaming_policy import ContextOptions
     from models.engine.token_sampler import SamplingOptions
 
     m, c, k = settings.model, settings.commentary, settings.context
     return EngineOptions(
-        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=m.n_threads or None,
+        # The app captures, decodes and draws beside the engine, often next to a game:
+        # by default llama.cpp leaves one core to them (see cpu_threads).
+        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=m.n_threads or cpu_threads(spare=1),
                                n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers),
         sampling=SamplingOptions(
             greedy=c.greedy, temperature=c.temperature, seed=c.seed,

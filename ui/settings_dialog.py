@@ -39,7 +39,8 @@ LABELS = {
     "n_ctx": ("Context size (tokens)", "KV cache size; sizes the windows on the Long streams tab"),
     "n_gpu_layers": ("GPU layers", "Auto offloads as many layers as fit the GPU's free memory; "
                                    "-1 every layer, 0 runs on the CPU only"),
-    "n_threads": ("CPU threads", "0 uses every core"),
+    "n_threads": ("CPU threads", "Auto leaves one core to capture, the window and other programs "
+                                 "(llama.cpp slows sharply when it has to share a core)"),
     "max_pixels": ("Pixels per frame", "Frames are resized to at most this many pixels (LiveCC: 301056)"),
     "greedy": ("Greedy decoding", "Always take the most likely word (reproducible)"),
     "temperature": ("Temperature", "Higher is more varied"),
@@ -72,7 +73,7 @@ CHOICES = {
 }
 # Shown when a number is at its minimum, which means "chosen for you".
 AUTO_TEXT = {
-    "n_threads": "All cores",
+    "n_threads": "Auto (all cores but one)",
     "n_gpu_layers": "Auto (as many as fit)",
     "vision_window_s": "Auto (half the context)",
     "text_window_tokens": "Auto (3/16 of the context)",

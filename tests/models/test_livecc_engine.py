@@ -15,6 +15,7 @@ from app.synthetic_video import write_test_video
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
 from models.engine.token_sampler import SamplingOptions, TokenSampler
+from tests.models.prompt_spy import spy_prompts
 
 MARKER = "<__media__>"
 
@@ -41,19 +42,6 @@ def clip_chunks(tmp_path_factory):
     path = write_test_video(tmp_path_factory.mktemp("clip") / "ten.mp4", seconds=10, size=(320, 240))
     with FileSource(path) as source:
         return list(LiveCCChunker().chunks(FrameSampler().sample(source.frames())))
-
-
-def spy_prompts(engine):
-    """Record the text of every prompt part the engine tokenizes (llama.cpp still runs)."""
-    seen = []
-    real = engine.runtime.tokenize_part
-
-    def tokenize_part(text, frames=()):
-        seen.append((text, len(frames)))
-        return real(text, frames)
-
-    engine.runtime.tokenize_part = tokenize_part
-    return seen
 
 
 def run(engine, chunk):

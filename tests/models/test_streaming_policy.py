@@ -29,6 +29,7 @@ from models.engine.streaming_policy import (
     StreamingWindowSettings,
 )
 from models.engine.token_sampler import SamplingOptions
+from tests.models.prompt_spy import spy_prompts
 
 # ------------------------------------------------------------------ decisions
 
@@ -152,18 +153,6 @@ def make_engine(tiny_model, settings=SETTINGS, n_ctx=N_CTX):
     return LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, opts, policy=StreamingWindowPolicy(settings))
 
 
-def spy(engine):
-    seen = []
-    real = engine.runtime.tokenize_part
-
-    def tokenize_part(text, frames=()):
-        seen.append((text, len(frames)))
-        return real(text, frames)
-
-    engine.runtime.tokenize_part = tokenize_part
-    return seen
-
-
 def rebuilt_spans(engine):
     """(turn, span) of what the last re-prime evaluated after the sink, in position order."""
     end = engine.reprimes[-1].n_past_after
@@ -175,7 +164,7 @@ def rebuilt_spans(engine):
 def long_run(tiny_model, two_minutes):
     """Stream the clip once; record what every chunk did."""
     engine = make_engine(tiny_model)
-    seen = spy(engine)
+    seen = spy_prompts(engine)
     sink0 = None
     records = []
     for chunk in two_minutes:

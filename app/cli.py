@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from app.errors import LiveCCError
+from models.engine.streaming_policy import POLICIES
 
 DEFAULT_MAX_PIXELS = 384 * 28 * 28
 EXIT_INPUT_ERROR = 2
@@ -52,7 +53,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--seed", type=int, default=None, help="sample with this seed (default: sampling, seed 0)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
     p.add_argument("--repetition-penalty", type=float, default=1.05, help="(default 1.05, as LiveCC)")
-    p.add_argument("--context-policy", choices=("streaming", "evict"), default="streaming",
+    p.add_argument("--context-policy", choices=POLICIES, default="streaming",
                    help="what stays in the context on long videos: a window of recent frames and text at "
                         "bounded positions (streaming, default), or plain eviction of the oldest turns (evict)")
     p.add_argument("--vision-window", type=_non_negative_int, default=0, metavar="SECONDS",

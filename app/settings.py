@@ -23,6 +23,8 @@ from typing import Any
 
 from platformdirs import user_config_dir, user_data_dir
 
+from models.engine.streaming_policy import POLICIES
+
 APP_NAME = "livecc-desk"
 SETTINGS_FILE = "settings.json"
 SOURCE_KINDS = ("screen", "region", "window", "camera", "file")
@@ -69,7 +71,7 @@ class ContextSettings:
     0 sizes a window by the context size (``ModelSettings.n_ctx``).
     """
 
-    policy: str = field(default="streaming", metadata=_range(choices=("streaming", "evict")))
+    policy: str = field(default="streaming", metadata=_range(choices=POLICIES))
     vision_window_s: int = field(default=0, metadata=_range(0, 3600))
     text_window_tokens: int = field(default=0, metadata=_range(0, 131072))
     reprime_vision_s: int = field(default=1, metadata=_range(0, 60))

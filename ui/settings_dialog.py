@@ -111,7 +111,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiveCC Desk settings")
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(560)  # all six tabs visible, no scroll arrows
         self.settings = settings
         self.voices = list(voices)
         self.editors: dict[tuple[str, str], QWidget] = {}

@@ -139,9 +139,9 @@ class _Evaluator:
 
     def text_run(self, run: list[_Piece]) -> None:
         """Evaluate a run of text pieces in one batch; one ledger span per piece."""
-        if not run:
-            return
         tokens = [p.tokens if p.tokens is not None else self.runtime.tokenize_text(p.text) for p in run]
+        if not any(tokens):
+            return
         pos = self.pos
         self.pos = self.runtime.eval_tokens([t for toks in tokens for t in toks], pos)
         self.tokens += self.pos - pos

@@ -62,7 +62,7 @@ LABELS = {
     "vision_window_s": ("Frames kept (s)", "Seconds of video whose frames stay in the context"),
     "text_window_tokens": ("Commentary kept (tokens)", "Recent commentary kept after its frames go"),
     "reprime_vision_s": ("Frames re-read on rebuild (s)",
-                         "When positions near the trained range, the context is rebuilt from the sink on; "
+                         "When positions near the trained range, everything after the instructions is rebuilt; "
                          "this many seconds of frames are encoded again (more is slower)"),
     "capture_fps": ("Capture rate (fps)", "Grabs per second for screen, window and webcam"),
     "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),

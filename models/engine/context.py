@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from app.errors import ContextTooSmallError
 from app.protocol import PartKind
+
+if TYPE_CHECKING:  # only an annotation: settings and the CLI import this module at start-up
+    import numpy as np
 
 
 @dataclass

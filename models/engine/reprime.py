@@ -122,20 +122,16 @@ class _Evaluator:
         self.runtime, self.ledger, self.pos = runtime, ledger, pos
         self.tokens = self.calls = 0
 
-    def _eval(self, text: str, frames=()):
-        part = self.runtime.tokenize_part(text, frames)
+    def vision(self, piece: _Piece) -> None:
+        part = self.runtime.tokenize_part(piece.text, piece.frames)
         try:
             p0 = self.pos
             self.pos = self.runtime.eval_part(part, p0, logits=False)
             self.tokens += part.n_tokens
             self.calls += 1
-            return p0, part.n_tokens, list(part.text_tokens)
+            self.ledger.add(piece.turn, Span(PartKind.VISION, p0, self.pos, part.n_tokens, list(part.text_tokens)))
         finally:
             part.free()
-
-    def vision(self, piece: _Piece) -> None:
-        p0, n_tokens, text_tokens = self._eval(piece.text, piece.frames)
-        self.ledger.add(piece.turn, Span(PartKind.VISION, p0, self.pos, n_tokens, text_tokens))
 
     def text_run(self, run: list[_Piece]) -> None:
         """Evaluate a run of text pieces in one batch; one ledger span per piece."""

@@ -1,15 +1,14 @@
-"""Errors the user sees.
+"""Errors of the app's own inputs and outputs: video sources, output files, exports, speech.
 
-Each message is one or two sentences: what was wrong, and what to do about it.
-The CLI prints ``str(error)`` and exits non-zero, without a traceback; the GUI
-shows the same text. Anything that is not a ``LiveCCError`` is a bug.
+Each is a :class:`models.errors.LiveCCError`, the one base of every error the user
+sees (its docstring states the contract: one or two sentences, what was wrong
+and what to do; the CLI prints it and exits 2, the GUI shows it). Errors of
+model files and of the engine live beside them in :mod:`models.errors`.
 """
 
 from __future__ import annotations
 
-
-class LiveCCError(Exception):
-    """Base of every error caused by input, files or the environment."""
+from models.errors import LiveCCError
 
 
 class SourceError(LiveCCError):
@@ -24,38 +23,6 @@ class OutputError(LiveCCError):
     """An output file (transcript, subtitles) cannot be written."""
 
 
-class ModelError(LiveCCError):
-    """A model file is missing, damaged, or not a LiveCC/Qwen2-VL pair."""
-
-
-class ModelFileNotFoundError(ModelError):
-    """A model or mmproj path does not exist."""
-
-
-class CorruptModelError(ModelError):
-    """A file is not GGUF, or is truncated."""
-
-
-class ModelWithoutVisionError(ModelError):
-    """The model pair cannot see: a text-only GGUF, or an mmproj without a vision encoder."""
-
-
-class MismatchedProjectorError(ModelError):
-    """The mmproj was made for another model."""
-
-
-class ModelLoadError(ModelError):
-    """llama.cpp refused a model that passed our checks."""
-
-
-class ContextTooSmallError(ModelError):
-    """The context cannot hold even one chunk beside the system prompt and query."""
-
-
-class EngineError(LiveCCError):
-    """llama.cpp failed while running (out of memory, a failed decode)."""
-
-
 class ExportError(OutputError):
     """An export (captioned video, spoken track) failed: ffmpeg missing or failing, disk full."""
 
@@ -66,3 +33,8 @@ class ExportCancelled(LiveCCError):
 
 class SpeechError(LiveCCError):
     """No speech synthesiser can turn text into audio on this system."""
+
+
+class StreamOutputError(OutputError):
+    """A live output for streamers cannot work: the overlay server's port is taken, an address
+    or URL is malformed, OBS refuses the password or cannot be reached."""

@@ -1,7 +1,7 @@
 """The desktop app's settings: one JSON file in the user's config folder, validated on load.
 
 Settings are grouped beside what they configure (model, commentary, context,
-capture, overlay, voice), each group a frozen dataclass; change one with
+capture, overlay, voice, obs), each group a frozen dataclass; change one with
 :meth:`Settings.replace` (``settings.replace("voice", rate=150)``). Loading never
 fails: a file that is not JSON, or not an object, is kept as ``settings.json.bak``
 and the defaults are used; a single value of the wrong type or out of range
@@ -15,21 +15,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import reprlib
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from platformdirs import user_config_dir, user_data_dir
-
+from app.paths import config_dir, data_dir
+from app.sinks.obs import DEFAULT_SOURCE as OBS_DEFAULT_SOURCE
+from app.sinks.obs import DEFAULT_URL as OBS_DEFAULT_URL
+from app.sinks.overlay_server import DEFAULT_PORT as OVERLAY_DEFAULT_PORT
+from models.engine import defaults
+from models.engine.prompt import DEFAULT_QUERY
 from models.engine.streaming_policy import POLICIES
 
-APP_NAME = "livecc-desk"
+if TYPE_CHECKING:
+    from models.engine.livecc_engine import EngineOptions
+
 SETTINGS_FILE = "settings.json"
 SOURCE_KINDS = ("screen", "region", "window", "camera", "file")
 #: ``ModelSettings.n_gpu_layers`` for "as many layers as fit the GPU's free memory" (``models.gpu_layers``).
 AUTO_GPU_LAYERS = -2
+#: ``ModelSettings.n_threads`` for "automatic": every core this process may use but
+#: ``defaults.SPARE_CORES`` (see :func:`engine_options`).
+AUTO_THREADS = 0
 
 
 def _range(lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> dict:
@@ -43,25 +54,26 @@ class ModelSettings:
     model_path: str = ""
     mmproj_path: str = ""
     catalog_id: str = ""
-    n_ctx: int = field(default=8192, metadata=_range(1024, 131072))
+    n_ctx: int = field(default=defaults.N_CTX, metadata=_range(1024, 131072))
     n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
-    n_threads: int = field(default=0, metadata=_range(0, 256))  # 0: all cores but one
-    max_pixels: int = field(default=384 * 28 * 28, metadata=_range(100 * 28 * 28, 4096 * 28 * 28))
+    n_threads: int = field(default=AUTO_THREADS, metadata=_range(0, 256))  # 0: automatic (see engine_options)
+    max_pixels: int = field(default=defaults.MAX_PIXELS,
+                            metadata=_range(defaults.MIN_PIXELS, defaults.MAX_PIXELS_LIMIT))
 
 
 @dataclass(frozen=True)
 class CommentarySettings:
     """What to say and how tokens are chosen (see ``SamplingOptions``)."""
 
-    query: str = "Please describe the video."
+    query: str = DEFAULT_QUERY
     greedy: bool = False
-    temperature: float = field(default=0.7, metadata=_range(0.0, 2.0))
-    seed: int = field(default=0, metadata=_range(0, 2**31 - 1))
-    repetition_penalty: float = field(default=1.05, metadata=_range(1.0, 2.0))
+    temperature: float = field(default=defaults.TEMPERATURE, metadata=_range(0.0, 2.0))
+    seed: int = field(default=defaults.SEED, metadata=_range(0, 2**31 - 1))
+    repetition_penalty: float = field(default=defaults.REPETITION_PENALTY, metadata=_range(1.0, 2.0))
     talk_more: bool = False
-    talk_more_base: float = field(default=0.5, metadata=_range(0.0, 1.0))
-    talk_more_step: float = field(default=0.0, metadata=_range(0.0, 1.0))
-    max_new_tokens: int = field(default=16, metadata=_range(1, 128))
+    talk_more_base: float = field(default=defaults.TALK_MORE_BASE, metadata=_range(0.0, 1.0))
+    talk_more_step: float = field(default=defaults.TALK_MORE_STEP, metadata=_range(0.0, 1.0))
+    max_new_tokens: int = field(default=defaults.MAX_NEW_TOKENS, metadata=_range(1, 128))
 
 
 @dataclass(frozen=True)
@@ -71,10 +83,10 @@ class ContextSettings:
     0 sizes a window by the context size (``ModelSettings.n_ctx``).
     """
 
-    policy: str = field(default="streaming", metadata=_range(choices=POLICIES))
-    vision_window_s: int = field(default=0, metadata=_range(0, 3600))
-    text_window_tokens: int = field(default=0, metadata=_range(0, 131072))
-    reprime_vision_s: int = field(default=1, metadata=_range(0, 60))
+    policy: str = field(default=defaults.CONTEXT_POLICY, metadata=_range(choices=POLICIES))
+    vision_window_s: int = field(default=defaults.VISION_WINDOW_S, metadata=_range(0, 3600))
+    text_window_tokens: int = field(default=defaults.TEXT_WINDOW_TOKENS, metadata=_range(0, 131072))
+    reprime_vision_s: int = field(default=defaults.REPRIME_VISION_S, metadata=_range(0, 60))
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,44 @@ class VoiceSettings:
     rate: int = field(default=185, metadata=_range(80, 400))  # words per minute
     volume: float = field(default=1.0, metadata=_range(0.0, 1.0))
     max_delay_s: float = field(default=2.0, metadata=_range(0.5, 10.0))
+    # Linux: an ``aplay -L`` device (e.g. a virtual sink OBS captures); empty: the default.
+    # Windows and macOS speak through the system's default output.
+    output_device: str = ""
+
+
+@dataclass(frozen=True)
+class ObsSettings:
+    """Commentary for OBS: the browser-source page, an obs-websocket text source, a captions file.
+
+    The page is served on 127.0.0.1 unless ``lan_access`` is on (a second PC runs OBS): then it
+    listens on every interface and each request must carry ``lan_token``.
+    """
+
+    overlay_server: bool = False
+    overlay_port: int = field(default=OVERLAY_DEFAULT_PORT, metadata=_range(1024, 65535))
+    lan_access: bool = False
+    lan_token: str = ""
+    websocket: bool = False
+    url: str = OBS_DEFAULT_URL
+    password: str = ""  # stored as OBS itself stores it: in plain text in the user's config folder
+    source_name: str = OBS_DEFAULT_SOURCE
+    create_source: bool = True
+    stream_captions: bool = False
+    captions_file: str = ""  # empty: no captions file
+
+
+@dataclass(frozen=True)
+class HotkeySettings:
+    """Global hotkeys (``app/hotkeys.py``): they work while a game has the focus (X11, Windows).
+
+    Keys are written as Qt writes them (``Ctrl+Shift+F8``); empty leaves that action without one.
+    """
+
+    enabled: bool = True
+    start_stop: str = "Ctrl+Shift+F5"
+    overlay: str = "Ctrl+Shift+F8"
+    click_through: str = "Ctrl+Shift+F9"
+    voice: str = "Ctrl+Shift+F10"
 
 
 @dataclass(frozen=True)
@@ -132,6 +182,8 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    obs: ObsSettings = field(default_factory=ObsSettings)
+    hotkeys: HotkeySettings = field(default_factory=HotkeySettings)
 
     def replace(self, group: str, **changes: Any) -> Settings:
         """A copy with ``changes`` applied to the group ``group``."""
@@ -148,17 +200,55 @@ class LoadResult:
     backup: Path | None = None
 
 
-def default_config_dir() -> Path:
-    return Path(user_config_dir(APP_NAME, appauthor=False))
-
-
-def default_data_dir() -> Path:
-    return Path(user_data_dir(APP_NAME, appauthor=False))
+def transcripts_folder(capture: CaptureSettings) -> Path:
+    """Where live sessions' transcripts are saved: the chosen folder, or the data folder's."""
+    return Path(capture.transcript_dir) if capture.transcript_dir else data_dir() / "transcripts"
 
 
 def _is_colour(value: str) -> bool:
     digits = value[1:]
     return value.startswith("#") and len(digits) in (6, 8) and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
+MAX_PIXEL_COORDINATE = 1 << 20  # screen positions and sizes beyond this are damage, not a desktop
+
+
+def _is_pixel(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_PIXEL_COORDINATE
+
+
+def check_number(default: int | float, value: Any, meta: dict) -> int | float:
+    """``value`` as a number of ``default``'s type within ``meta``'s range; ``ValueError`` says why not.
+
+    The one range check for numbers, whether they come from the settings file or
+    the command line (:func:`parse_setting`): finite, whole where a whole number is
+    meant, and within the field's ``lo``..``hi``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    if isinstance(default, int) and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value}")
+        value = int(value)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):  # before float(): ints may be huge
+        shown = value if abs(value) < 10**12 else "a number far out of range"
+        raise ValueError(f"must be between {lo} and {hi}, got {shown}")
+    return type(default)(value)
+
+
+def parse_setting(group: type, name: str, text: str) -> int | float:
+    """A command-line value for the settings field ``group.name``, checked as :func:`check_number` does."""
+    spec = {f.name: f for f in fields(group)}[name]
+    default = getattr(group(), name)
+    try:
+        value: int | float = int(text) if isinstance(default, int) else float(text)
+    except ValueError:
+        raise ValueError(f"expected {'a whole number' if isinstance(default, int) else 'a number'}, "
+                         f"got {text!r}") from None
+    return check_number(default, value, dict(spec.metadata))
 
 
 def _coerce(name: str, default: Any, value: Any, meta: dict) -> Any:
@@ -168,15 +258,7 @@ def _coerce(name: str, default: Any, value: Any, meta: dict) -> Any:
             raise ValueError("expected true or false")
         return value
     if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("expected a number")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ValueError("expected a whole number")
-        value = type(default)(value)
-        lo, hi = meta.get("lo"), meta.get("hi")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ValueError(f"must be between {lo} and {hi}")
-        return value
+        return check_number(default, value, meta)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ValueError("expected text")
@@ -186,15 +268,14 @@ def _coerce(name: str, default: Any, value: Any, meta: dict) -> Any:
             raise ValueError("expected a colour like #RRGGBB")
         return value
     if isinstance(default, tuple):
-        if not isinstance(value, list) or len(value) != len(default) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"expected {len(default)} whole numbers")
+        if not isinstance(value, list) or len(value) != len(default) or not all(map(_is_pixel, value)):
+            raise ValueError(f"expected {len(default)} whole numbers of pixels")
         return tuple(value)
     if isinstance(default, dict):  # overlay positions
         if not isinstance(value, dict) or not all(
-                isinstance(k, str) and isinstance(v, list) and len(v) == 4
-                and all(isinstance(n, int) and not isinstance(n, bool) for n in v) for k, v in value.items()):
-            raise ValueError("expected screen names with [x, y, width, height]")
+                isinstance(k, str) and isinstance(v, list) and len(v) == 4 and all(map(_is_pixel, v))
+                for k, v in value.items()):
+            raise ValueError("expected screen names with [x, y, width, height] in pixels")
         return {k: tuple(v) for k, v in value.items()}
     raise ValueError("unsupported setting")
 
@@ -212,17 +293,24 @@ def _load_group(cls: type, data: Any, group: str, warnings: list[str]) -> Any:
             continue
         try:
             values[f.name] = _coerce(f.name, getattr(default, f.name), data[f.name], dict(f.metadata))
-        except ValueError as exc:
-            warnings.append(f"Setting {group}.{f.name} = {data[f.name]!r} is invalid ({exc}); "
+        except (ValueError, TypeError, OverflowError) as exc:
+            shown = reprlib.repr(data[f.name])  # a damaged value may be megabytes long
+            warnings.append(f"Setting {group}.{f.name} = {shown} is invalid ({exc}); "
                             f"using {getattr(default, f.name)!r}.")
     return dataclasses.replace(default, **values)
+
+
+def _groups() -> dict[str, type]:
+    """Each settings group's name and class, in the order of :class:`Settings`."""
+    defaults = Settings()
+    return {f.name: type(getattr(defaults, f.name)) for f in fields(Settings)}
 
 
 class SettingsStore:
     """Loads and saves :class:`Settings` at ``folder / settings.json``."""
 
     def __init__(self, folder: str | Path | None = None) -> None:
-        self.folder = Path(folder) if folder else default_config_dir()
+        self.folder = Path(folder) if folder else config_dir()
         self.path = self.folder / SETTINGS_FILE
 
     def load(self) -> LoadResult:
@@ -237,11 +325,12 @@ class SettingsStore:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             return self._damaged(f"is not valid JSON ({exc.msg}, line {exc.lineno})")
+        except (RecursionError, ValueError, MemoryError) as exc:  # nested too deep, a 5000-digit number
+            return self._damaged(f"cannot be read as settings ({type(exc).__name__})")
         if not isinstance(data, dict):
             return self._damaged("does not hold a settings object")
         warnings: list[str] = []
-        groups = {f.name: _load_group(f.default_factory, data.get(f.name), f.name, warnings)
-                  for f in fields(Settings)}
+        groups = {name: _load_group(cls, data.get(name), name, warnings) for name, cls in _groups().items()}
         backup = self._backup() if warnings else None
         return LoadResult(Settings(**groups), tuple(warnings), backup)
 
@@ -277,18 +366,31 @@ class SettingsStore:
             raise
 
 
-def engine_options(settings: Settings):
-    """The engine's options (``models.engine.livecc_engine.EngineOptions``) for these settings."""
+def engine_options(settings: Settings) -> EngineOptions:
+    """The engine's options for these settings: the one builder the desktop app and the CLI share.
+
+    The CLI turns its arguments into the same :class:`Settings` groups
+    (``app.cli.main.settings_from_args``), so identical settings give identical
+    options. "Automatic" values are resolved here, once for both:
+
+    * threads ``AUTO_THREADS`` (0): every core this process may use but
+      ``defaults.SPARE_CORES`` (``cpu_threads``). ggml's threads spin at
+      barriers, and llama.cpp on every core collapses when anything else wants
+      one: live capture, video decoding, a game, OBS (BENCHMARKS.md).
+    * GPU layers ``AUTO_GPU_LAYERS``: ``None``, as many as fit the GPU's free
+      memory (planned when the model loads, ``models.gpu_layers``).
+    * talk more off: no threshold on the silence token.
+    * ``reprime_vision_s`` is passed as set (the window caps it when it is larger).
+    """
     from models.engine.livecc_engine import EngineOptions
     from models.engine.llama_runtime import RuntimeOptions, cpu_threads
     from models.engine.streaming_policy import ContextOptions
     from models.engine.token_sampler import SamplingOptions
 
     m, c, k = settings.model, settings.commentary, settings.context
+    threads = m.n_threads if m.n_threads != AUTO_THREADS else cpu_threads(spare=defaults.SPARE_CORES)
     return EngineOptions(
-        # The app captures, decodes and draws beside the engine, often next to a game:
-        # by default llama.cpp leaves one core to them (see cpu_threads).
-        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=m.n_threads or cpu_threads(spare=1),
+        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=threads,
                                n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers),
         sampling=SamplingOptions(
             greedy=c.greedy, temperature=c.temperature, seed=c.seed,

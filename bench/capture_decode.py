@@ -2,7 +2,7 @@
 
 * Screen: mss grabs of a 1920x1080 X display (``app.sources.screen_source.grab_rgb``:
   grab + BGRA->RGB), then the sampler's antialiased bicubic resize
-  (``app.sampling.resize_rgb``) to the model size, 728x392. With no display,
+  (``app.pipeline.sampling.resize_rgb``) to the model size, 728x392. With no display,
   the script starts ``Xvfb`` on a free display number for the run.
 * File: ``FileSource`` -> ``FrameSampler`` (2 fps, resize) on generated 1080p
   30 fps files: MPEG-4 part 2 (``mp4v``, OpenCV's own encoder) and H.264
@@ -29,9 +29,9 @@ from pathlib import Path
 
 from common import load_average, model_size
 
-from app.sampling import FrameSampler, resize_rgb
+from app.pipeline.sampling import FrameSampler, resize_rgb
 from app.sources.file_source import FileSource
-from app.synthetic_video import write_test_video
+from app.sources.synthetic import write_test_video
 
 NEEDED_FPS = 2.0
 CAPTURE_FPS = 8.0  # app.sources.live.DEFAULT_CAPTURE_FPS

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.chunking import LiveCCChunker  # noqa: E402
-from app.records import Frame, VideoChunk  # noqa: E402
-from app.sampling import smart_resize  # noqa: E402
-from app.synthetic_video import draw_frame  # noqa: E402
+from app.pipeline.chunking import LiveCCChunker  # noqa: E402
+from app.pipeline.sampling import smart_resize  # noqa: E402
+from app.sources.synthetic import draw_frame  # noqa: E402
+from models.engine.records import Frame, VideoChunk  # noqa: E402
 from models.tiny_model import TinyModel, make_tiny_model  # noqa: E402
 
 CACHE = Path(os.environ.get("LIVECC_BENCH_CACHE", Path.home() / ".cache" / "livecc-desk-bench"))

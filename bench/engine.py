@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.chunking import LiveCCChunker  # noqa: E402
-from app.records import ChunkDone  # noqa: E402
-from app.sampling import FrameSampler  # noqa: E402
+from app.pipeline.chunking import LiveCCChunker  # noqa: E402
+from app.pipeline.sampling import FrameSampler  # noqa: E402
 from app.sources.file_source import FileSource  # noqa: E402
-from app.synthetic_video import write_test_video  # noqa: E402
+from app.sources.synthetic import write_test_video  # noqa: E402
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine  # noqa: E402
 from models.engine.llama_runtime import RuntimeOptions  # noqa: E402
+from models.engine.records import ChunkDone  # noqa: E402
 from models.engine.streaming_policy import POLICIES, ContextOptions  # noqa: E402
 from models.engine.token_sampler import SamplingOptions  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 
 from common import generated_chunks, load_average, median, model_size, rss_mib, tiny_model
 
-from app.records import VideoChunk
 from models.engine.context import EvictOldestTurns
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
+from models.engine.records import VideoChunk
 from models.engine.streaming_policy import StreamingWindowPolicy, StreamingWindowSettings
 from models.engine.token_sampler import SamplingOptions
-
 
 COLUMNS = ("index", "t0", "wall_ms", "cpu_ms", "llama_ms", "prompt", "generated", "n_past", "cells",
            "reprime_ms", "reprime_tokens")

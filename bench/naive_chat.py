@@ -28,10 +28,10 @@ import time
 import cv2
 from common import generated_chunks, load_average, median, tiny_model
 
-from app.protocol import DEFAULT_QUERY, format_span
-from app.records import VideoChunk
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
+from models.engine.prompt import DEFAULT_QUERY, format_span
+from models.engine.records import VideoChunk
 from models.engine.streaming_policy import StreamingWindowPolicy
 from models.engine.token_sampler import SamplingOptions
 

@@ -38,11 +38,11 @@ import argparse
 import ctypes
 import time
 
+import llama_cpp
 import numpy as np
 from common import generated_chunks, load_average, median, spread, tiny_model
-
-import llama_cpp
 from llama_cpp import mtmd_cpp
+
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
 from models.engine.token_sampler import SamplingOptions, TokenSampler
@@ -112,7 +112,8 @@ class DirectLlama:
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         p = mtmd_cpp.mtmd_context_params_default()
-        p.use_gpu, p.n_threads, p.print_timings, p.warmup = bool(llama_cpp.llama_supports_gpu_offload()), threads, False, False
+        p.use_gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        p.n_threads, p.print_timings, p.warmup = threads, False, False
         self.mtmd = mtmd_cpp.mtmd_init_from_file(str(mmproj_path).encode(), self.model, p)
         self.batch = llama_cpp.llama_batch_ext_init(self.ctx)
         self.parts: dict[int, object] = {}

@@ -40,16 +40,16 @@ import time
 from pathlib import Path
 
 import cv2
+import llama_cpp
 import numpy as np
 from common import CACHE, generated_chunks, load_average, model_size, percentile
 
-import llama_cpp
-from app.records import ChunkDone, CommentaryDelta
-from app.sampling import resize_rgb
-from app.synthetic_video import draw_frame
+from app.pipeline.sampling import resize_rgb
+from app.sources.synthetic import draw_frame
 from models.bpe_vocab import COMMENTARY_PIECES, build_word_vocab, to_byte_level
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
+from models.engine.records import ChunkDone, CommentaryDelta
 from models.engine.token_sampler import SamplingOptions
 from models.gguf_qwen2vl import Qwen2VLTextConfig, Qwen2VLVisionConfig, write_mmproj_gguf, write_text_gguf
 
@@ -98,7 +98,8 @@ def build(out: Path, shape: str, threads: int, keep_f16: bool) -> tuple[Path, Pa
     q4, mmproj, f16 = out / f"{shape}-Q4_K_M.gguf", out / f"{shape}-mmproj-f16.gguf", out / f"{shape}-f16.gguf"
     stamp = out / f"{shape}.json"
     want = {"text": SHAPES[shape][0], "vision": SHAPES[shape][1], "version": 1}
-    if q4.exists() and mmproj.exists() and stamp.exists() and json.loads(stamp.read_text()) == json.loads(json.dumps(want)):
+    fresh = stamp.exists() and json.loads(stamp.read_text()) == json.loads(json.dumps(want))
+    if q4.exists() and mmproj.exists() and fresh:
         print(f"reusing {q4} and {mmproj}")
         return q4, mmproj
     vocab = build_word_vocab()

@@ -21,7 +21,7 @@ from typing import Any
 
 import gguf
 
-from app.errors import ModelError
+from models.errors import ModelError
 
 # Qwen2-VL's added tokens, in its id order (they follow the BPE tokens).
 QWEN2VL_SPECIAL_TOKENS: tuple[str, ...] = (

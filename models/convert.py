@@ -30,10 +30,9 @@ from pathlib import Path
 
 import gguf
 
-from app.errors import ModelError
 from models.bpe_vocab import QWEN2VL_CHAT_TEMPLATE, Vocab
 from models.download import check_disk_space
-from models.errors import ConversionError, OperationCancelled
+from models.errors import ConversionError, ModelError, OperationCancelled
 from models.gguf_qwen2vl import (
     OutType,
     Qwen2VLTextConfig,
@@ -85,6 +84,7 @@ def inspect_checkpoint(folder: str | Path, outtype: OutType = "f16") -> Checkpoi
     checkpoint = open_checkpoint(folder)
     config = checkpoint.config
     _check_architecture(config, checkpoint.folder)
+    _check_config_limits(config, checkpoint.folder / "config.json")
     try:
         text = Qwen2VLTextConfig.from_hf_config(config)
         preprocessor = _optional_json(checkpoint.folder / "preprocessor_config.json")
@@ -167,8 +167,9 @@ def convert_checkpoint(
     out_dir = Path(out_dir)
     stem = stem or info.name
     base_name, final_name, mmproj_name = output_names(stem, quant, outtype)
-    quantized = final_name != base_name
-    quant_bytes = estimate_quantized_bytes(info.text_weights, quant) if quantized else 0
+    quantize_to = quant if final_name != base_name else None  # what to quantize the text model to, if anything
+    quantized = quantize_to is not None
+    quant_bytes = estimate_quantized_bytes(info.text_weights, quantize_to) if quantize_to else 0
     peak = max(2 * info.text_bytes, info.text_bytes + 2 * info.vision_bytes,
                info.text_bytes + info.vision_bytes + quant_bytes)
     check_disk_space([(out_dir / base_name, peak)], "to convert")
@@ -186,8 +187,8 @@ def convert_checkpoint(
                                       _ticker("vision projector", ckpt.total_bytes - text_total, on_progress, cancel)),
                           out_type=outtype, name=f"{stem} vision")
         final_path = text_path
-        if quantized:
-            final_path = quantize(text_path, out_dir / final_name, quant, threads=threads,
+        if quantize_to:
+            final_path = quantize(text_path, out_dir / final_name, quantize_to, threads=threads,
                                   on_progress=on_progress, cancel=cancel)
             if not keep_unquantized:
                 text_path.unlink()
@@ -225,6 +226,57 @@ def _check_architecture(config: dict, folder: Path) -> None:
     hint = " Qwen2.5-VL has a different vision tower; LiveCC is Qwen2-VL." if "2_5" in model_type else ""
     raise ConversionError(f"{folder} holds {what}, not Qwen2-VL (Qwen2VLForConditionalGeneration); "
                           f"LiveCC Desk converts LiveCC / Qwen2-VL checkpoints only.{hint}")
+
+
+# Whole-number config values and their plausible ranges, far above any Qwen2-VL (72B: width 8192,
+# 80 layers, 64 heads, FFN 29568, vocabulary 152064; vision 32 blocks of width 1280). Checked before
+# anything is sized from them: a damaged "num_hidden_layers": 1e12 must not become a tensor list.
+_TEXT_LIMITS = {
+    "vocab_size": (1, 1 << 20, True), "hidden_size": (1, 1 << 16, True), "num_hidden_layers": (1, 1024, True),
+    "num_attention_heads": (1, 1024, True), "num_key_value_heads": (1, 1024, False),
+    "intermediate_size": (1, 1 << 20, True), "max_position_embeddings": (1, 1 << 24, False),
+}
+_VISION_LIMITS = {
+    "depth": (1, 256, True), "embed_dim": (1, 1 << 14, True), "num_heads": (1, 1024, True),
+    "hidden_size": (1, 1 << 16, False), "patch_size": (1, 256, False), "spatial_merge_size": (1, 16, False),
+    "temporal_patch_size": (1, 16, False), "in_chans": (1, 16, False), "in_channels": (1, 16, False),
+}
+
+
+def _check_config_limits(config: dict, path: Path) -> None:
+    """Reject absurd or malformed shapes in ``config.json`` before anything is allocated from them."""
+    def bad(key: str, value: object, what: str) -> ConversionError:
+        return ConversionError(f"{path} gives {key} = {json.dumps(value)[:40]}, {what}; the file is damaged or not a "
+                               "Qwen2-VL config: download the checkpoint again.")
+
+    def whole(section: dict, limits: dict, prefix: str) -> None:
+        for key, (low, high, required) in limits.items():
+            if key not in section:
+                if required:
+                    raise ConversionError(f"{path} lacks {prefix}{key}; download the checkpoint again.")
+                continue
+            value = section[key]
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise bad(prefix + key, section[key], f"not a whole number from {low:,} to {high:,}")
+
+    text = config.get("text_config") or {}
+    vision = config.get("vision_config")
+    if not isinstance(text, dict) or not isinstance(vision, dict):
+        raise ConversionError(f"{path} lacks a vision_config (or its text_config is not an object); "
+                              "download the checkpoint again.")
+    whole({**config, **text}, _TEXT_LIMITS, "")
+    whole(vision, _VISION_LIMITS, "vision_config.")
+    ratio = vision.get("mlp_ratio", 4)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 64:
+        raise bad("vision_config.mlp_ratio", ratio, "not a number from 0 to 64")
+    merged = {**config, **text}
+    rope = merged.get("rope_scaling") or merged.get("rope_parameters") or {}
+    sections = rope.get("mrope_section", [16, 24, 24]) if isinstance(rope, dict) else None
+    if not isinstance(sections, list) or not 1 <= len(sections) <= 4 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096 for v in sections):
+        raise bad("rope_scaling.mrope_section", sections, "not one to four whole numbers")
 
 
 def _is_qwen2_pretokenizer(pre: object) -> bool:

@@ -263,8 +263,10 @@ def _already_here(dest: Path, meta: RemoteMeta, on_progress: ProgressCallback | 
         size = dest.stat().st_size
     except OSError:
         return False
-    etag = (meta.etag or "").lower()
-    if meta.size is None or size != meta.size or not (SHA256_RE.match(etag) or SHA1_RE.match(etag)):
+    if meta.etag is None or meta.size is None or size != meta.size:
+        return False
+    etag = meta.etag.lower()
+    if not (SHA256_RE.match(etag) or SHA1_RE.match(etag)):
         return False
     if not matches_etag(dest, meta.etag, on_progress=on_progress, cancel=cancel, label=dest.name):
         return False
@@ -324,9 +326,10 @@ def _verify_and_place(req: FileRequest, meta: RemoteMeta, part: Path, note: Path
     sha256 = None
     if bad is None:
         want = req.expected.sha256 if req.expected and req.expected.sha256 else None
-        if want or (meta.etag and SHA256_RE.match(meta.etag)):
+        if not want and meta.etag and SHA256_RE.match(meta.etag):
+            want = meta.etag
+        if want:
             sha256 = digest_file(part, "sha256", on_progress=on_progress, cancel=cancel, label=req.filename)
-            want = want or meta.etag
             if sha256 != want:
                 bad = f"its sha256 is {sha256[:12]}…, expected {want[:12]}…"
         elif meta.etag and not matches_etag(part, meta.etag, on_progress=on_progress, cancel=cancel,

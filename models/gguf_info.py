@@ -10,6 +10,7 @@ one bad file does not hide the others.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 1
 _SCALAR_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
                    10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+#: A metadata value as read here: a number, a flag, a string, or an array's length.
+GgufValue = int | float | str
 
 # llama_ftype values -> the names users know them by.
 FILE_TYPES = {
@@ -74,7 +77,7 @@ def _summarize(path: Path, fh: BinaryIO) -> GgufSummary:
     version, _n_tensors, n_kv = struct.unpack("<IQQ", _read(fh, 20))
     if version < 2:
         return GgufSummary(path, problem=f"GGUF version {version} is too old for llama.cpp")
-    values: dict[str, object] = {}
+    values: dict[str, GgufValue] = {}
     arch = None
     for _ in range(n_kv):
         key = _read_string(fh)
@@ -110,16 +113,16 @@ def _read(fh: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _read_string(fh: BinaryIO) -> str:
+def _read_string(fh: BinaryIO, errors: str = "strict") -> str:
     (length,) = struct.unpack("<Q", _read(fh, 8))
     if length > 1 << 24:
         raise ValueError("implausible string length")
-    return _read(fh, length).decode("utf-8")
+    return _read(fh, length).decode("utf-8", errors)
 
 
-def _read_scalar(fh: BinaryIO, vtype: int) -> object:
+def _read_scalar(fh: BinaryIO, vtype: int, errors: str = "strict") -> GgufValue:
     if vtype == _STRING:
-        return _read_string(fh)
+        return _read_string(fh, errors)
     if vtype not in _SCALAR_FORMATS:
         raise ValueError(f"unknown value type {vtype}")
     return struct.unpack(_SCALAR_FORMATS[vtype], _read(fh, _SCALAR_SIZES[vtype]))[0]
@@ -164,7 +167,7 @@ class GgufLayout:
         return sum(self.tensor_bytes.values())
 
 
-def read_layout(path: str | Path) -> GgufLayout:
+def read_layout(path: str | os.PathLike[str]) -> GgufLayout:
     """Walk the whole header (keys, then tensor entries); raises ``ValueError`` if damaged."""
     import gguf
 
@@ -173,9 +176,10 @@ def read_layout(path: str | Path) -> GgufLayout:
         if fh.read(4) != GGUF_MAGIC:
             raise ValueError(f"{path.name} is not a GGUF file")
         _version, n_tensors, n_kv = struct.unpack("<IQQ", _read(fh, 20))
-        values: dict[str, object] = {}
+        values: dict[str, GgufValue] = {}
         for _ in range(n_kv):
-            key = _read_string(fh)
+            # Text that is not UTF-8 (a damaged chat template, say) does not matter for the layout.
+            key = _read_string(fh, "replace")
             vtype = struct.unpack("<I", _read(fh, 4))[0]
             if vtype == _ARRAY:
                 item_type, count = struct.unpack("<IQ", _read(fh, 12))
@@ -183,7 +187,7 @@ def read_layout(path: str | Path) -> GgufLayout:
                 fh.seek(-12, 1)
                 _skip_value(fh, vtype)
             else:
-                values[key] = _read_scalar(fh, vtype)
+                values[key] = _read_scalar(fh, vtype, "replace")
         sizes: dict[str, int] = {}
         for _ in range(n_tensors):
             name = _read_string(fh)

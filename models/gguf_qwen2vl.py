@@ -40,8 +40,8 @@ from typing import Any, Literal
 import gguf
 import numpy as np
 
-from app.errors import ModelError
 from models.bpe_vocab import Vocab
+from models.errors import ModelError
 
 OutType = Literal["f32", "f16"]
 TensorStream = Iterable[tuple[str, np.ndarray]]
@@ -352,7 +352,9 @@ def _write_gguf(
         # The spill file sits beside the output, not in /tmp, which may be small or in RAM.
         with tempfile.TemporaryFile(dir=path.parent) as spill:
             writer = gguf.GGUFWriter(partial, arch)
-            writer.temp_file = spill  # add_tensor appends data here instead of keeping it
+            # add_tensor appends data here instead of keeping it. gguf annotates the attribute as the
+            # SpooledTemporaryFile it makes itself, but only writes, seeks and reads it.
+            writer.temp_file = spill  # type: ignore[assignment]
             metadata(writer)
             for name, array in tensors:
                 writer.add_tensor(name, _cast(array, out_type))

@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.engine.defaults import MAX_PIXELS
 from models.gguf_info import read_layout
 
 ENV_VRAM = "LIVECC_DESK_VRAM_MB"
 MIB = 1 << 20
 _N_UBATCH = 512
-_DEFAULT_MAX_PIXELS = 384 * 28 * 28
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class GpuPlan:
 
 
 def estimate_memory(text_path: str | os.PathLike, mmproj_path: str | os.PathLike | None, n_ctx: int,
-                    max_pixels: int = _DEFAULT_MAX_PIXELS) -> MemoryEstimate:
+                    max_pixels: int = MAX_PIXELS) -> MemoryEstimate:
     """Estimate a pair's memory from its GGUF headers (raises ``ValueError`` for a damaged file)."""
     text = read_layout(text_path)
     layers = tuple(text.layer_bytes(i) for i in range(text.n_layers))
@@ -191,7 +191,7 @@ def backend_supports_gpu() -> bool:
 
 
 def auto_gpu_layers(text_path: str | Path, mmproj_path: str | Path | None, n_ctx: int,
-                    requested: int | None = None, *, max_pixels: int = _DEFAULT_MAX_PIXELS,
+                    requested: int | None = None, *, max_pixels: int = MAX_PIXELS,
                     gpu_supported: bool | None = None, vram: VramInfo | None = None) -> GpuPlan:
     """The plan for a pair on this machine: estimate, detect VRAM, choose."""
     estimate = estimate_memory(text_path, mmproj_path, n_ctx, max_pixels)

@@ -26,13 +26,7 @@ from huggingface_hub import errors as hf_errors
 from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import build_hf_headers
 
-from models.errors import (
-    AccessDeniedError,
-    DownloadError,
-    NetworkError,
-    OfflineError,
-    RemoteNotFoundError,
-)
+from models.errors import AccessDeniedError, DownloadError, NetworkError, OfflineError, RemoteNotFoundError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "on", "yes", "true"}

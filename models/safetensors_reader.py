@@ -113,7 +113,7 @@ def load_tensor(info: TensorInfo, out_dtype: np.dtype | type = np.float32) -> np
         fh.seek(info.offset)
         for start in range(0, count, _BLOCK_ELEMENTS):
             block = buf[:min(_BLOCK_ELEMENTS, count - start)]
-            if fh.readinto(memoryview(block).cast("B")) != block.nbytes:
+            if fh.readinto(block.data.cast("B")) != block.nbytes:
                 raise ConversionError(f"{info.shard.name} ends inside tensor {info.name!r}; download it again.")
             values = (block.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else block
             target = out[start:start + block.size]

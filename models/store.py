@@ -32,12 +32,12 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
-from app.errors import ModelError
 from models.engine.gguf_check import check_model_pair
 from models.errors import CatalogError
 from models.gguf_info import GgufSummary, summarize
 
 ENV_MODELS_DIR = "LIVECC_DESK_MODELS"
+#: The app's name, as ``app.paths.APP_NAME`` (``models`` cannot import ``app``; a test checks they agree).
 APP_NAME = "livecc-desk"
 MANIFEST_FILE = "manifest.json"
 LOCAL_FILE = "local.json"
@@ -47,6 +47,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 def default_models_dir() -> Path:
+    """``models`` in the app's data folder (``app.paths.data_dir()``), computed the same way."""
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "models"
 
 
@@ -297,11 +298,3 @@ def _matching_projector(text: GgufSummary, projectors: list[GgufSummary]) -> Ggu
         if p.projection_dim and p.projection_dim == text.n_embd:
             return p
     return projectors[0]
-
-
-def require_pair_ok(model: InstalledModel) -> None:
-    """Raise ``ModelError`` if a listed pair's files are gone (a local pair moved away)."""
-    for path in (model.text_path, model.mmproj_path):
-        if not path.is_file():
-            raise ModelError(f"{model.name}: {path} no longer exists. Remove the entry "
-                             f"(`livecc-desk models remove {model.name}`) or put the file back.")

@@ -3,7 +3,8 @@
 Checks, cheapest first: the GGUF headers and sizes (``check_model_pair``: not
 truncated, the right kinds of file, a projector that fits the model); each file
 against the size and sha256 recorded when it was downloaded or converted; and,
-on request, a real load in llama.cpp. The load runs in a spawned child process
+on request, a real load in llama.cpp that runs a generated clip through the pair
+(embeddings and logits must be finite). The load runs in a spawned child process
 because llama.cpp aborts the process on some damaged files: a crash there is a
 failed check, not a crashed app.
 """
@@ -15,9 +16,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ModelError
 from models.download import recorded_sha256
 from models.engine.gguf_check import check_model_pair
+from models.errors import ModelError
 from models.hashing import digest_file
 from models.progress import ProgressCallback
 from models.store import InstalledModel
@@ -70,7 +71,7 @@ def verify_pair(name: str, text_path: Path, mmproj_path: Path, *, model: Install
                                 f"{expected_sha[:16]}…: damaged; download or convert it again"))
     if load:
         error = load_in_child(text_path, mmproj_path)
-        checks.append(Check("llama.cpp load", error is None, error or "loads (model, context, vision projector)"))
+        checks.append(Check("llama.cpp load", error is None, error or "loads; a generated clip gives finite embeddings and logits"))
     return VerifyReport(name, tuple(checks))
 
 
@@ -105,12 +106,36 @@ def _load_child(text_path: str, mmproj_path: str, conn) -> None:
     logging.getLogger("models.engine.llama_runtime").setLevel(logging.ERROR)  # load-time chatter
 
     try:
-        with LlamaMtmdRuntime(text_path, mmproj_path, RuntimeOptions(n_ctx=512, n_gpu_layers=0, n_batch=512)):
-            pass
+        with LlamaMtmdRuntime(text_path, mmproj_path, RuntimeOptions(n_ctx=512, n_gpu_layers=0, n_batch=512)) as rt:
+            run_test_frames(rt)
         conn.send(None)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as text
         conn.send(str(exc))
     conn.close()
+
+
+def run_test_frames(runtime) -> None:
+    """Run a generated 4-frame clip (two temporal patches) through a loaded pair, then one token.
+
+    Weights damaged into NaN or infinity load without complaint; this makes the
+    vision encoder and the language model compute, and the runtime raises
+    ``InvalidNumbersError`` when the embeddings or the logits are not finite.
+    """
+    import numpy as np
+
+    size = 224  # 8 x 8 merged patches per frame pair: cheap even for the 7B model on a CPU
+    y, x = np.mgrid[0:size, 0:size]
+    frames = [np.stack([(x + 40 * i) % 256, y % 256, (x + y + 30 * i) % 256], axis=-1).astype(np.uint8)
+              for i in range(4)]
+    text = f"<|im_start|>user\n{runtime.marker * len(frames)}What happens?<|im_end|>\n<|im_start|>assistant\n"
+    part = runtime.tokenize_part(text, frames)
+    try:
+        n_past = runtime.eval_part(part, 0, logits=True)
+    finally:
+        part.free()
+    token = int(np.argmax(runtime.logits()))
+    runtime.decode_token(token, n_past)
+    runtime.logits()
 
 
 def verify_checkpoint(folder: Path, *, on_progress: ProgressCallback | None = None,

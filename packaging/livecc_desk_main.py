@@ -1,8 +1,8 @@
 """Entry script of the packaged app: the bundle's ``livecc-desk`` runs this file.
 
-It exists apart from ``app/cli.py`` for one reason: a frozen program that uses
+It exists apart from ``app/cli/main.py`` for one reason: a frozen program that uses
 ``multiprocessing`` with the ``spawn`` method (the GUI runs llama.cpp in a child
-process, see ``app/engine_process.py``) must call ``freeze_support()`` before
+process, see ``app/engine/process.py``) must call ``freeze_support()`` before
 anything else. The child is started as the bundle's own executable with
 special arguments; ``freeze_support()`` recognises them, runs the child's target
 and exits instead of parsing them as a command line. Outside a bundle it does
@@ -17,7 +17,7 @@ import sys
 
 def _main() -> int:
     multiprocessing.freeze_support()
-    from app.cli import main
+    from app.cli.main import main
 
     return main()
 

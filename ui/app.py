@@ -6,7 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from app.settings import SettingsStore, default_data_dir
+from app.paths import APP_NAME, data_dir
+from app.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def create_main_window(store: SettingsStore | None = None, log_dir: str | Path |
 
     store = store or SettingsStore()
     loaded = store.load()
-    bridge = EngineBridge(log_dir or default_data_dir() / "logs")
+    bridge = EngineBridge(log_dir or data_dir() / "logs")
     window = MainWindow(store, loaded, bridge)
     model = loaded.settings.model
     if model.model_path and Path(model.model_path).is_file() and Path(model.mmproj_path).is_file():
@@ -41,8 +42,8 @@ def run_gui(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
     app.setApplicationName("LiveCC Desk")
-    app.setOrganizationName("livecc-desk")
-    app.setDesktopFileName("livecc-desk")
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_NAME)
     icon = Path(__file__).resolve().parent.parent / "resources" / "icon.png"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))

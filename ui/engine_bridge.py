@@ -1,11 +1,15 @@
 """The engine host seen as Qt signals: the UI thread never waits on the engine.
 
-:class:`~app.engine_host.EngineHost` reports from worker threads (the engine's
+:class:`~app.engine.host.EngineHost` reports from worker threads (the engine's
 reader thread, the capture thread). Emitting a signal from there to widgets in
 the UI thread is a queued connection, so every slot runs in the UI thread and
 every host call returns at once. Preview frames are turned into ``QImage``
 in the worker thread (a copy of a small picture) and only the newest is kept
 for the UI, so a slow UI never builds a backlog of frames.
+
+One bridge (one host, one engine child) serves the whole window: the Live tab
+listens to its own session and questions here; the Review tab runs its jobs on
+``bridge.host`` with its own listener (``ui/review/job_signals.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.engine_host import EngineHost
-from app.engine_process import EngineDied, EngineFailed, Load, Loaded
-from app.live_pacing import LiveStats
-from app.records import Frame
-from app.session import Session, SessionEnded
+from app.engine.host import EngineHost, EngineState
+from app.engine.process import EngineDied, EngineFailed, Load, Loaded
+from app.pipeline.pacing import LiveStats
+from app.pipeline.session import Session, SessionEnded
 from app.sources.base import FrameSource
+from models.engine.records import Frame
 
 
 def frame_to_qimage(frame: Frame) -> QImage:
@@ -37,11 +41,12 @@ class EngineBridge(QObject):
     (ChunkStarted, CommentaryDelta, ChunkDone, AnswerDelta, AnswerDone).
     """
 
-    engineState = Signal(str, str)        # state, detail
+    engineState = Signal(object, str)     # EngineState, detail
     loaded = Signal(object)               # Loaded
     engineError = Signal(object)          # EngineFailed
     engineDied = Signal(object)           # EngineDied
-    engineEvent = Signal(object)
+    engineEvent = Signal(object)          # the live session's events and the answers to its questions
+    askFailed = Signal(str)
     stats = Signal(object)                # LiveStats
     preview = Signal(QImage, float)       # picture, stream time
     warning = Signal(str)
@@ -51,12 +56,13 @@ class EngineBridge(QObject):
     def __init__(self, log_dir: str | Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.host = EngineHost(self, log_dir)
+        self._session: Session | None = None  # the Live tab's latest session
         self._preview_lock = threading.Lock()
         self._preview_pending = False
 
     # -- HostListener (worker threads) ------------------------------------------------
 
-    def on_engine_state(self, state: str, detail: str) -> None:
+    def on_engine_state(self, state: EngineState, detail: str) -> None:
         self.engineState.emit(state, detail)
 
     def on_loaded(self, loaded: Loaded) -> None:
@@ -70,6 +76,11 @@ class EngineBridge(QObject):
 
     def on_event(self, event: object) -> None:
         self.engineEvent.emit(event)
+
+    on_answer = on_event
+
+    def on_answer_failed(self, message: str) -> None:
+        self.askFailed.emit(message)
 
     def on_stats(self, stats: LiveStats) -> None:
         self.stats.emit(stats)
@@ -95,12 +106,13 @@ class EngineBridge(QObject):
     # -- commands (UI thread; all return at once) --------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self) -> EngineState:
         return self.host.state
 
     @property
     def session(self) -> Session | None:
-        return self.host.session
+        """The Live tab's latest session (the Review tab's jobs run on the host apart from it)."""
+        return self._session
 
     def load(self, request: Load) -> None:
         self.host.load(request)
@@ -111,18 +123,20 @@ class EngineBridge(QObject):
     def start_session(self, source: FrameSource, **kwargs) -> Session:
         with self._preview_lock:
             self._preview_pending = False
-        session = self.host.start_session(source, **kwargs)
+        session = self.host.start_session(source, self, **kwargs)
+        self._session = session
         self.sessionStarted.emit(session)
         return session
 
     def stop_session(self) -> None:
-        self.host.stop_session()
+        if self._session is not None:
+            self._session.stop()
 
     def set_query(self, query: str) -> None:
         self.host.set_query(query)
 
     def ask(self, question: str) -> bool:
-        return self.host.ask(question)
+        return self.host.ask(question, self)
 
     def shutdown(self) -> None:
         self.host.shutdown()

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.model_panel import ModelPanel
-from ui.preview import PreviewView
-from ui.source_picker import SourcePicker
-from ui.status_bar import LiveStatusBar
-from ui.transcript_view import TranscriptView
+from ui.live.model_panel import ModelPanel
+from ui.live.preview import PreviewView
+from ui.live.source_picker import SourcePicker
+from ui.live.status_bar import LiveStatusBar
+from ui.live.transcript_view import TranscriptView
 
 
 class MainLayout:
@@ -141,6 +141,7 @@ class MainLayout:
         view = menu.addMenu("&View")
         for action in (self.overlay_action, self.click_through_action, self.voice_action, self.settings_action):
             view.addAction(action)
+        view.addAction("Reset overlay position", lambda: self.reset_overlay_position())
         engine = menu.addMenu("&Engine")
         engine.addAction(self.start_action)
         engine.addAction("Restart engine", self.bridge.restart)

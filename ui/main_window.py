@@ -16,27 +16,37 @@ import datetime as dt
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
-from app.engine_process import EngineDied, EngineFailed, Load, Loaded
-from app.errors import LiveCCError
-from app.records import ChunkDone
-from app.session import SessionEnded, export_transcript
-from app.settings import LoadResult, Settings, SettingsStore, default_data_dir, engine_options
-from app.tts import Speaker
+from app.engine.host import EngineState
+from app.engine.process import EngineDied, EngineFailed, Load, Loaded
+from app.pipeline.session import SessionEnded, export_transcript
+from app.settings import LoadResult, Settings, SettingsStore, engine_options, transcripts_folder
+from app.hotkeys import ACTIONS, GlobalHotkeys
+from app.sinks.live_outputs import LiveOutputs
+from app.sinks.obs import ObsState, ObsStatus
+from app.sinks.voice import Speaker
+from app.sources.live import LiveSource
+from app.sources.own_windows import OwnWindows
+from app.timefmt import clock
+from models.engine.records import ChunkDone
+from models.errors import LiveCCError
 from ui.engine_bridge import EngineBridge
+from ui.live.capture_guard import CaptureGuard
+from ui.live.model_panel import ModelChoice
+from ui.live.overlay import OverlayWindow
+from ui.live.region_selector import RegionSelector
 from ui.main_layout import MainLayout
-from ui.model_panel import ModelChoice
-from ui.overlay import OverlayWindow
-from ui.region_selector import RegionSelector
 from ui.settings_dialog import SettingsDialog
-from ui.transcript_view import clock
 
 
 class MainWindow(MainLayout, QMainWindow):
     """The app's window. ``bridge`` runs the engine; ``store`` keeps the settings."""
 
     speechProblem = Signal(str)
+    obsStatus = Signal(object)  # ObsState, emitted from the OBS sink's thread
+    hotkeyPressed = Signal(str)  # a global hotkey's action, emitted from the listener thread
 
     def __init__(self, store: SettingsStore, loaded: LoadResult, bridge: EngineBridge,
                  speaker_factory=Speaker) -> None:
@@ -53,8 +63,23 @@ class MainWindow(MainLayout, QMainWindow):
         self._connect()
         self.overlay = OverlayWindow(self.settings.overlay)
         self.overlay.geometrySaved.connect(self._overlay_moved)
-        self.overlay.hideRequested.connect(lambda: self.overlay_action.setChecked(False))
-        self.overlay.clickThroughChanged.connect(self.click_through_action.setChecked)
+        self.overlay.hideRequested.connect(lambda: self.set_overlay_visible(False))
+        self.overlay.resetRequested.connect(self.reset_overlay_position)
+        self.overlay.clickThroughChanged.connect(self._set_click_through_from_overlay)
+        # The model never sees our own windows: excluded by the OS, or blanked in each grab (X11).
+        self.own_windows = OwnWindows()
+        self.capture_guard = CaptureGuard(self.own_windows, self)
+        self.capture_guard.track(self)
+        self.capture_guard.track(self.overlay)
+        self.hotkeys: GlobalHotkeys | None = None
+        self.hotkeyPressed.connect(self._hotkey)
+        self._start_hotkeys()
+        self.outputs: LiveOutputs | None = None  # the outputs for OBS (Settings › OBS)
+        self.obs_label = QLabel(objectName="obsStatus")
+        self.obs_label.hide()
+        self.status.addPermanentWidget(self.obs_label)
+        self.obsStatus.connect(self._show_obs_status)
+        self._start_outputs()
         self.source.load_settings(self.settings.capture)
         self.query.setText(self.settings.commentary.query)
         self.model_panel.refresh(self._local_choice())
@@ -96,18 +121,21 @@ class MainWindow(MainLayout, QMainWindow):
         self.save_settings()
         self.banner_box.hide()
         self.bridge.load(Load(choice.text_path, choice.mmproj_path, engine_options(self.settings),
-                              self.query.text().strip() or self.settings.commentary.query))
-        if self.review is not None:
-            self.review.set_load(self._review_load())
+                              self.current_query()))
+
+    def current_query(self) -> str:
+        return self.query.text().strip() or self.settings.commentary.query
 
     # -- review -----------------------------------------------------------------------
 
-    def _review_load(self) -> Load | None:
-        m = self.settings.model
-        if not (m.model_path and m.mmproj_path):
-            return None
-        return Load(m.model_path, m.mmproj_path, engine_options(self.settings),
-                    self.query.text().strip() or self.settings.commentary.query)
+    def _load_for_review(self) -> bool:
+        """Load the chosen model for the Review tab; false when none is chosen."""
+        choice = self.model_panel.current() or self._local_choice()
+        if choice is None:
+            return False
+        if self.bridge.state is not EngineState.LOADING:
+            self.load_model(choice)
+        return True
 
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.review_holder:
@@ -116,28 +144,28 @@ class MainWindow(MainLayout, QMainWindow):
     def ensure_review(self):
         """The review view, built on first use."""
         if self.review is None:
-            from ui.review_view import ReviewView
+            from ui.review.view import ReviewView
 
-            log_dir = self.bridge.host.log_dir
-            self.review = ReviewView(self._review_load(), max_pixels=self.settings.model.max_pixels,
-                                     log_path=log_dir / "review-engine.log" if log_dir else None)
+            self.review = ReviewView(self.bridge, load_model=self._load_for_review, query=self.current_query,
+                                     max_pixels=self.settings.model.max_pixels)
             self.review_holder.layout().addWidget(self.review)
             self.review.show()  # a child added to a shown window stays hidden until shown
         return self.review
 
     def _review_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Review a video", "", "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Review a video", "",
+                                              "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*)")
         if path:
             self.tabs.setCurrentWidget(self.review_holder)
             self.ensure_review().open_video(path)
 
-    def _engine_state(self, state: str, detail: str) -> None:
+    def _engine_state(self, state: EngineState, detail: str) -> None:
         self.model_panel.show_engine_state(state, detail)
-        if state == "loading":
+        if state is EngineState.LOADING:
             self.status.set_state(f"Loading model {detail}…", "busy")
-        elif state == "ready" and not self.running:
+        elif state is EngineState.READY and not self.running:
             self.status.set_state("Ready: press Start (F5)", "idle")
-        self.start_action.setEnabled(state in ("ready", "no engine", "failed", "dead") or self.running)
+        self.start_action.setEnabled(state is not EngineState.LOADING or self.running)
 
     def _loaded(self, loaded: Loaded) -> None:
         self.status.set_device(loaded.device, loaded.gpu)
@@ -173,22 +201,24 @@ class MainWindow(MainLayout, QMainWindow):
             return
         choice = self.model_panel.current()
         loaded = self.bridge.host.last_load
-        if self.bridge.state == "ready" and choice is not None and loaded is not None \
+        if self.bridge.state is EngineState.READY and choice is not None and loaded is not None \
                 and loaded.model_path != choice.text_path:
             self._start_when_ready = True  # another model was picked since: load it first
             self.load_model(choice)
             return
-        if self.bridge.state != "ready":
+        if self.bridge.state is not EngineState.READY:
             if choice is None:
                 self.show_banner("Choose a model first: open a GGUF pair, or download one.", "warn")
                 return
             self._start_when_ready = True
-            if self.bridge.state != "loading":
+            if self.bridge.state is not EngineState.LOADING:
                 self.load_model(choice)
             return
         try:
             source = self.source.build_source(self.settings.capture.capture_fps)
-            folder = Path(self.settings.capture.transcript_dir or default_data_dir() / "transcripts")
+            if isinstance(source, LiveSource):
+                source.own_windows = self.own_windows
+            folder = transcripts_folder(self.settings.capture)
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.source.current_kind}.jsonl"
             session = self.bridge.start_session(
@@ -236,6 +266,11 @@ class MainWindow(MainLayout, QMainWindow):
     def _engine_event(self, event: object) -> None:
         self.transcript.handle_event(event)
         self.overlay.handle_event(event)
+        if self.outputs is not None:
+            try:
+                self.outputs.handle(event)
+            except LiveCCError as exc:  # the captions file could not be written; the rest go on
+                self.show_banner(str(exc), "error")
         if isinstance(event, ChunkDone) and not event.silent and self.speaker is not None:
             self.speaker.say(event.text)
 
@@ -262,19 +297,25 @@ class MainWindow(MainLayout, QMainWindow):
     # -- overlay, voice, settings ------------------------------------------------------------
 
     def set_overlay_visible(self, visible: bool) -> None:
+        """Switch the overlay on or off; on, it shows as soon as there is commentary."""
         self.overlay_action.setChecked(visible)
-        if visible:
+        if visible and not self.overlay.wanted:
             screen = self.screen() or self.overlay.screen()
-            self.overlay.place_on(screen, self.settings.overlay.positions)
-            self.overlay.show()
-        else:
-            self.overlay.hide()
+            self.overlay.place_on(screen, self.settings.overlay.positions, avoid=self.frameGeometry())
+        self.overlay.set_wanted(visible)
         self.settings = self.settings.replace("overlay", visible=visible)
+
+    def reset_overlay_position(self) -> None:
+        self.overlay.reset_position(avoid=self.frameGeometry())
 
     def _overlay_moved(self, screen_name: str, geometry: tuple) -> None:
         positions = dict(self.settings.overlay.positions)
         positions[screen_name] = tuple(geometry)
         self.settings = self.settings.replace("overlay", positions=positions)
+
+    def _set_click_through_from_overlay(self, on: bool) -> None:
+        self.click_through_action.setChecked(on)  # setChecked does not trigger the action
+        self.settings = self.settings.replace("overlay", click_through=on)
 
     def _set_click_through(self, on: bool) -> None:
         if self.overlay.click_through != on:
@@ -283,10 +324,14 @@ class MainWindow(MainLayout, QMainWindow):
 
     def _set_voice(self, on: bool) -> None:
         self.settings = self.settings.replace("voice", enabled=on)
+        if on and self.speaker is not None and self.speaker.available is False:
+            self.speaker.close()  # it gave up (no device): switching Voice on again tries afresh
+            self.speaker = None
         if on and self.speaker is None:
             v = self.settings.voice
             self.speaker = self._speaker_factory(self.speechProblem.emit, rate=v.rate, volume=v.volume,
-                                                 voice_id=v.voice_id, max_delay_s=v.max_delay_s)
+                                                 voice_id=v.voice_id, max_delay_s=v.max_delay_s,
+                                                 output_device=v.output_device)
         elif not on and self.speaker is not None:
             self.speaker.clear()
 
@@ -302,16 +347,49 @@ class MainWindow(MainLayout, QMainWindow):
             self.apply_settings(dialog.result_settings())
 
     def apply_settings(self, settings: Settings) -> None:
+        previous = self.settings
         self.settings = settings
+        if settings.hotkeys != previous.hotkeys:
+            self._start_hotkeys()
         self.overlay.apply_settings(settings.overlay)
+        if settings.obs != previous.obs or (settings.overlay.lines != previous.overlay.lines):
+            self._start_outputs()
+        elif self.outputs is not None:
+            self.outputs.set_style(settings.overlay)
         self.click_through_action.setChecked(settings.overlay.click_through)
         v = settings.voice
         if self.speaker is not None:
-            self.speaker.configure(rate=v.rate, volume=v.volume, voice_id=v.voice_id, max_delay_s=v.max_delay_s)
+            self.speaker.configure(rate=v.rate, volume=v.volume, voice_id=v.voice_id, max_delay_s=v.max_delay_s,
+                                   output_device=v.output_device)
         if self.voice_action.isChecked() != v.enabled:
             self.voice_action.setChecked(v.enabled)
             self._set_voice(v.enabled)
         self.save_settings()
+
+    # -- outputs for OBS --------------------------------------------------------------------
+
+    def _start_outputs(self) -> None:
+        """(Re)start the outputs switched on in Settings › OBS; a problem is one banner line."""
+        if self.outputs is not None:
+            self.outputs.close()
+            self.outputs = None
+        self.obs_label.hide()
+        try:
+            outputs = LiveOutputs(self.settings.obs, self.settings.overlay, on_obs_status=self.obsStatus.emit)
+        except LiveCCError as exc:
+            self.show_banner(str(exc), "error")
+            return
+        self.outputs = outputs if outputs.active else None
+        if outputs.server is not None:
+            self.status.showMessage(f"Overlay page for OBS: {outputs.server.url}", 8000)
+
+    def _show_obs_status(self, state: ObsState) -> None:
+        if state.status is ObsStatus.STOPPED or self.outputs is None or self.outputs.obs is None:
+            self.obs_label.hide()
+            return
+        self.obs_label.setText(f"OBS: {state.status.value}")
+        self.obs_label.setToolTip(state.message)
+        self.obs_label.show()
 
     def save_settings(self) -> None:
         try:
@@ -338,7 +416,7 @@ class MainWindow(MainLayout, QMainWindow):
         self.source.choose_file()
 
     def _show_transcripts_folder(self) -> None:
-        folder = Path(self.settings.capture.transcript_dir or default_data_dir() / "transcripts")
+        folder = transcripts_folder(self.settings.capture)
         QMessageBox.information(self, "Transcripts", f"Transcripts are saved continuously in\n{folder}")
 
     def export(self, fmt: str) -> Path | None:
@@ -360,15 +438,45 @@ class MainWindow(MainLayout, QMainWindow):
     def clear_transcript(self) -> None:
         self.transcript.clear_all()
         self.overlay.clear()
+        if self.outputs is not None:
+            self.outputs.clear()
+
+    # -- global hotkeys ----------------------------------------------------------------------
+
+    def _start_hotkeys(self) -> None:
+        """(Re)register the global hotkeys of Settings › Hotkeys; keys taken elsewhere are one banner."""
+        if self.hotkeys is not None:
+            self.hotkeys.stop()
+            self.hotkeys = None
+        h = self.settings.hotkeys
+        # Only where the OS routes keys through a grab we can make: X11 (xcb) and Windows.
+        if not h.enabled or QGuiApplication.platformName() not in ("xcb", "windows"):
+            return
+        self.hotkeys = GlobalHotkeys({name: getattr(h, name) for name in ACTIONS}, self.hotkeyPressed.emit)
+        self.hotkeys.start()
+        if self.hotkeys.problems:
+            self.show_banner("Global hotkeys: " + "; ".join(self.hotkeys.problems), "warn")
+
+    def _hotkey(self, name: str) -> None:
+        action = {"start_stop": self.start_action, "overlay": self.overlay_action,
+                  "click_through": self.click_through_action, "voice": self.voice_action}[name]
+        if action.isEnabled():
+            action.trigger()
 
     def closeEvent(self, event) -> None:
+        if self.hotkeys is not None:
+            self.hotkeys.stop()
+            self.hotkeys = None
         self.settings = self.settings.replace("commentary", query=self.query.text().strip()
                                               or self.settings.commentary.query)
         self.save_settings()
         self.overlay.close()
+        if self.outputs is not None:
+            self.outputs.close()
+            self.outputs = None
         if self.speaker is not None:
             self.speaker.close()
-        self.bridge.shutdown()
         if self.review is not None:
             self.review.shutdown()
+        self.bridge.shutdown()
         super().closeEvent(event)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFontComboBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -30,33 +31,47 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import Settings
+from app.settings import OVERLAY_DEFAULT_PORT, Settings
+from app.sinks.overlay_server import overlay_url
+from app.sinks.voice import playback_devices
+from models.engine import defaults
 
 TABS = (("model", "Engine"), ("commentary", "Commentary"), ("context", "Long streams"),
-        ("overlay", "Overlay"), ("voice", "Voice"), ("capture", "Capture"))
+        ("overlay", "Overlay"), ("voice", "Voice"), ("capture", "Capture"), ("obs", "OBS"),
+        ("hotkeys", "Hotkeys"))
 
 LABELS = {
     "n_ctx": ("Context size (tokens)", "KV cache size; sizes the windows on the Long streams tab"),
     "n_gpu_layers": ("GPU layers", "Auto offloads as many layers as fit the GPU's free memory; "
                                    "-1 every layer, 0 runs on the CPU only"),
-    "n_threads": ("CPU threads", "Auto leaves one core to capture, the window and other programs "
-                                 "(llama.cpp slows sharply when it has to share a core)"),
-    "max_pixels": ("Pixels per frame", "Frames are resized to at most this many pixels (LiveCC: 301056)"),
+    "n_threads": ("CPU threads", f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to capture, the window "
+                                 "and other programs (llama.cpp slows sharply when it has to share a core); "
+                                 "the command line's --threads 0 is the same rule"),
+    "max_pixels": ("Pixels per frame",
+                   f"Frames are resized to at most this many pixels (LiveCC: {defaults.MAX_PIXELS})"),
     "greedy": ("Greedy decoding", "Always take the most likely word (reproducible)"),
     "temperature": ("Temperature", "Higher is more varied"),
     "seed": ("Seed", "Sampling seed"),
-    "repetition_penalty": ("Repetition penalty", "LiveCC uses 1.05"),
+    "repetition_penalty": ("Repetition penalty", f"LiveCC uses {defaults.REPETITION_PENALTY}"),
     "talk_more": ("Talk more", "Suppress silence unless the model is sure"),
     "talk_more_base": ("Talk more: base", "Silence allowed only above this probability"),
     "talk_more_step": ("Talk more: step", "Added per generated word"),
-    "max_new_tokens": ("Words per second (tokens)", "Most tokens per 1-second chunk (LiveCC: 16)"),
+    "max_new_tokens": ("Words per second (tokens)",
+                       f"Most tokens per 1-second chunk (LiveCC: {defaults.MAX_NEW_TOKENS})"),
     "font_family": ("Font", ""), "font_size": ("Size", ""), "bold": ("Bold", ""),
     "text_color": ("Text colour", ""), "outline_color": ("Outline colour", ""),
     "outline_width": ("Outline width", "0 for none"), "shadow": ("Drop shadow", ""),
     "background_color": ("Box colour", ""), "background_opacity": ("Box opacity", "0 is invisible"),
     "lines": ("Lines", "Most lines shown"), "fade_after_s": ("Fade after (s)", "0 never fades"),
     "show_silence": ("Show silence as …", ""), "click_through": ("Click-through", "The mouse goes to the window below"),
-    "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""), "rate": ("Rate (words/min)", ""),
+    "hotkeys.enabled": ("Global hotkeys", "Keys that work while another program (the game) has the focus: "
+                                          "X11 and Windows; on macOS and Wayland only inside the app"),
+    "hotkeys.start_stop": ("Start / stop", "e.g. Ctrl+Shift+F5; empty for none"),
+    "hotkeys.overlay": ("Overlay on / off", ""), "hotkeys.click_through": ("Click-through on / off", ""),
+    "hotkeys.voice": ("Voice on / off", ""),
+    "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""),
+    "output_device": ("Output device", "Where speech is played (Linux); pick the device OBS captures or a virtual "
+                      "cable. Windows and macOS use the system's default output."), "rate": ("Rate (words/min)", ""),
     "volume": ("Volume", ""), "max_delay_s": ("Skip phrases older than (s)", "Keeps speech close to the picture"),
     "policy": ("Keep in context", "What stays when the context is full"),
     "vision_window_s": ("Frames kept (s)", "Seconds of video whose frames stay in the context"),
@@ -66,6 +81,19 @@ LABELS = {
                          "this many seconds of frames are encoded again (more is slower)"),
     "capture_fps": ("Capture rate (fps)", "Grabs per second for screen, window and webcam"),
     "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),
+    "overlay_server": ("Browser-source page", "Serve the commentary as a web page for OBS's Browser Source"),
+    "overlay_port": ("Page port", f"The page's TCP port (default {OVERLAY_DEFAULT_PORT})"),
+    "lan_access": ("Allow other computers", "Listen on every network interface (a second PC runs OBS); "
+                                            "needs the token below"),
+    "lan_token": ("LAN token", "A secret of 8 or more characters that the page's URL must carry"),
+    "websocket": ("Push into an OBS text source", "Over obs-websocket (OBS 28 or later)"),
+    "url": ("OBS WebSocket URL", "OBS › Tools › WebSocket Server Settings"),
+    "password": ("OBS password", "OBS › Tools › WebSocket Server Settings › Show Connect Info"),
+    "source_name": ("Text source name", "The OBS text source the commentary goes into"),
+    "create_source": ("Create it if missing", "Add the text source to the current scene when OBS has none"),
+    "stream_captions": ("Stream captions", "Also send finished lines as CEA-608 captions while streaming"),
+    "captions_file": ("Captions file", "Keep the last lines in this file, for a text source's 'Read from file' "
+                                       "(empty: none)"),
 }
 # Shown for a choice setting's values.
 CHOICES = {
@@ -73,7 +101,7 @@ CHOICES = {
 }
 # Shown when a number is at its minimum, which means "chosen for you".
 AUTO_TEXT = {
-    "n_threads": "Auto (all cores but one)",
+    "n_threads": f"Auto (all cores but {defaults.SPARE_CORES})",
     "n_gpu_layers": "Auto (as many as fit)",
     "vision_window_s": "Auto (half the context)",
     "text_window_tokens": "Auto (3/16 of the context)",
@@ -111,7 +139,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiveCC Desk settings")
-        self.setMinimumWidth(560)  # all six tabs visible, no scroll arrows
+        self.setMinimumWidth(620)  # all seven tabs visible, no scroll arrows
         self.settings = settings
         self.voices = list(voices)
         self.editors: dict[tuple[str, str], QWidget] = {}
@@ -137,12 +165,47 @@ class SettingsDialog(QDialog):
             if f.name in HIDDEN:
                 continue
             editor = self._editor(f, getattr(values, f.name))
-            label, tip = LABELS.get(f.name, (f.name.replace("_", " ").capitalize(), ""))
+            label, tip = LABELS.get(f"{group}.{f.name}") or LABELS.get(
+                f.name, (f.name.replace("_", " ").capitalize(), ""))
             editor.setToolTip(tip)
             editor.setObjectName(f"{group}.{f.name}")
             self.editors[(group, f.name)] = editor
             form.addRow(label, editor)
+        if group == "obs":
+            self._add_obs_help(form)
         return page
+
+    def _add_obs_help(self, form: QFormLayout) -> None:
+        """The page's URL with a Copy button, kept current, and how to use it in OBS."""
+        self.editors[("obs", "password")].setEchoMode(QLineEdit.EchoMode.Password)
+        self.overlay_url = QLineEdit(readOnly=True, objectName="obs.overlay_url")
+        copy = QPushButton("Copy", objectName="obs.copy_url")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.overlay_url.text()))
+        row = QHBoxLayout()
+        row.addWidget(self.overlay_url, 1)
+        row.addWidget(copy)
+        form.addRow("Page URL", row)
+        howto = QLabel(
+            "In OBS, add a <b>Browser</b> source, paste the page URL, and set its size (e.g. 1920×300): "
+            "the background stays transparent and the commentary appears word by word, styled like the "
+            "overlay (add <code>?lines=3&amp;size=40&amp;align=left</code> to the URL to change it per source). "
+            "Or let the app fill an OBS <b>Text</b> source over WebSocket, or point a Text source's "
+            "<i>Read from file</i> at the captions file. With <i>Allow other computers</i>, use this PC's "
+            "network address instead of 127.0.0.1 on the streaming PC; the token stays in the URL.")
+        howto.setWordWrap(True)
+        form.addRow(howto)
+        for name in ("overlay_port", "lan_access", "lan_token"):
+            editor = self.editors[("obs", name)]
+            signal = getattr(editor, "valueChanged", None) or getattr(editor, "toggled", None) \
+                or editor.textChanged
+            signal.connect(self._update_overlay_url)
+        self._update_overlay_url()
+
+    def _update_overlay_url(self, *_args) -> None:
+        lan = self._get(self.editors[("obs", "lan_access")])
+        token = self._get(self.editors[("obs", "lan_token")]) if lan else ""
+        self.overlay_url.setText(overlay_url("0.0.0.0" if lan else "127.0.0.1",
+                                             self._get(self.editors[("obs", "overlay_port")]), token or None))
 
     def _editor(self, f: dataclasses.Field, value) -> QWidget:
         lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
@@ -181,7 +244,22 @@ class SettingsDialog(QDialog):
                 combo.addItem(name, voice_id)
             combo.setCurrentIndex(max(0, combo.findData(value)))
             return combo
+        if f.name == "output_device":
+            return self._output_devices(value)
         return QLineEdit(str(value))
+
+    @staticmethod
+    def _output_devices(value: str) -> QComboBox:
+        """The audio outputs speech can go to (Linux: ``aplay -L``); elsewhere the system's default only."""
+        combo = QComboBox()
+        combo.addItem("System default", "")
+        for name, description in playback_devices():
+            combo.addItem(description, name)
+        if value and combo.findData(value) < 0:
+            combo.addItem(f"{value} (not found now)", value)
+        combo.setCurrentIndex(max(0, combo.findData(value)))
+        combo.setEnabled(combo.count() > 1)
+        return combo
 
     def _set(self, editor: QWidget, value) -> None:
         if isinstance(editor, QCheckBox):

@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 
 from app.errors import SourceError
-from app.records import Frame
 from app.sources.file_source import _to_rgb  # same pixel formats as video files
 from app.sources.live import LiveSource
+from models.engine.records import Frame
 
 SYSFS_V4L = Path("/sys/class/video4linux")
 PROBE_INDEXES = 6

@@ -1,7 +1,7 @@
 """Frames of a video file, with each frame's own presentation time.
 
 Timing comes from ``CAP_PROP_POS_MSEC`` read right after each ``read()``. With
-the FFmpeg backend (seen on OpenCV 4.10, 4.11 and 5.0; ``tests/app/test_file_source.py``
+the FFmpeg backend (seen on OpenCV 4.10, 4.11 and 5.0; ``tests/app/sources/test_file_source.py``
 checks it by reading back the time drawn into every frame) that is the presentation time
 of the frame just returned, also in variable-frame-rate files. The container's
 frame count and frame rate are not trusted: they are derived from the duration
@@ -18,6 +18,7 @@ it, the file is decoded from its beginning, which is slow but always right.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import cv2
 import numpy as np
 
 from app.errors import SourceError, VideoOpenError
-from app.records import Frame
-from app.sources.base import FrameSource
+from app.sources.base import SourceMixin
+from models.engine.records import Frame
 
 SEEK_MARGIN_S = 1.0       # seek this far before the start, then decode forward
 TRUNCATION_SLACK_S = 1.0  # a stream ending this much before the container's duration is damaged
@@ -42,7 +43,7 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-class FileSource(FrameSource):
+class FileSource(SourceMixin):
     """Frames of the video file ``path`` from ``start`` up to (not including) ``end``.
 
     Frame times are the file's own times in seconds, whatever ``start`` is.
@@ -83,6 +84,11 @@ class FileSource(FrameSource):
             raise VideoOpenError(f"Video file not found: {self.path}")
         if self.path.is_dir():
             raise VideoOpenError(f"{self.path} is a folder, not a video file: choose a video file.")
+        if not self.path.is_file():  # a FIFO or a device would block the decoder forever
+            raise VideoOpenError(f"{self.path} is not a regular file (a pipe, socket or device): "
+                                 "save the video to a file and open that.")
+        if not os.access(self.path, os.R_OK):
+            raise VideoOpenError(f"Cannot read {self.path}: permission denied. Check the file's permissions.")
         try:
             self._capture()
             self._read_metadata()
@@ -106,9 +112,15 @@ class FileSource(FrameSource):
         self._cap = cap
         self._last_t = None
 
+    @property
+    def _video(self) -> cv2.VideoCapture:
+        """The open capture; used only between :meth:`open` and :meth:`close`."""
+        assert self._cap is not None, "the file source is not open"
+        return self._cap
+
     def _read_metadata(self) -> None:
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = self._video.get(cv2.CAP_PROP_FPS)
+        count = self._video.get(cv2.CAP_PROP_FRAME_COUNT)
         sane_fps = math.isfinite(fps) and 1.0 <= fps <= 1000.0
         self._fps = fps if sane_fps else FALLBACK_FPS
         if sane_fps and math.isfinite(count) and 0 < count < 1e9:
@@ -119,11 +131,11 @@ class FileSource(FrameSource):
         seek_to = self.start - SEEK_MARGIN_S
         frame = None
         if seek_to > 0:
-            self._cap.set(cv2.CAP_PROP_POS_MSEC, seek_to * 1000.0)
+            self._video.set(cv2.CAP_PROP_POS_MSEC, seek_to * 1000.0)
             frame = self._read()
             if frame is None or frame.t <= 0 or frame.t > self.start + _EPS:
                 # Landed after the start, past the end, or lost the times: start over.
-                self._cap.release()
+                self._video.release()
                 self._capture()
                 frame = None
         if frame is None:
@@ -152,14 +164,14 @@ class FileSource(FrameSource):
     # -- reading -----------------------------------------------------------------
 
     def _read(self) -> Frame | None:
-        ok, image = self._cap.read()
+        ok, image = self._video.read()
         if not ok or image is None:
             return None
         return Frame(self._timestamp(), _to_rgb(image))
 
     def _timestamp(self) -> float:
         """The time of the frame just read, estimated from the frame rate if the file lacks it."""
-        ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        ms = self._video.get(cv2.CAP_PROP_POS_MSEC)
         t = ms / 1000.0 if math.isfinite(ms) else -1.0
         last = self._last_t
         if t < 0 or (last is not None and t <= last):
@@ -182,6 +194,7 @@ class FileSource(FrameSource):
             self.close()
         self.open()
         frame, self._first = self._first, None
+        assert frame is not None, "open() decodes the first frame or raises"
         last_t = frame.t
         while frame is not None:
             if self.end is not None and frame.t >= self.end - _EPS:

@@ -10,13 +10,20 @@ shift later frames. The capture rate only needs to be a few times the model's
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from app.sources.base import FrameSource
+from app.sources.base import SourceMixin
+from app.sources.own_windows import OwnWindowRects, blank_rects
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from app.sources.screen_source import Rect
 
 DEFAULT_CAPTURE_FPS = 8.0
 
 
-class LiveSource(FrameSource):
+class LiveSource(SourceMixin):
     """A source that runs in real time; subclasses grab, this class keeps time.
 
     Args:
@@ -24,6 +31,8 @@ class LiveSource(FrameSource):
     """
 
     is_live = True
+    #: The app's own windows to blank in every grab (X11); set by the UI, ``None`` for none.
+    own_windows: OwnWindowRects | None = None
 
     def __init__(self, capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
         super().__init__()
@@ -37,6 +46,11 @@ class LiveSource(FrameSource):
         """Time zero of the stream is now (called when frames start)."""
         self._origin = time.monotonic()
         self._next_grab = self._origin
+
+    def hide_own_windows(self, rgb: np.ndarray, at: Rect) -> np.ndarray:
+        """``rgb`` (a grab of desktop rectangle ``at``) with the app's own windows blanked."""
+        rects = self.own_windows() if self.own_windows is not None else ()
+        return blank_rects(rgb, at, rects) if rects else rgb
 
     def stream_time(self) -> float:
         """Seconds since the stream started (0 before it starts)."""

@@ -3,7 +3,7 @@
 mss grabs in physical pixels, in the coordinates of the whole virtual desktop
 (monitor 0 spans all monitors; 1, 2, ... are the monitors). A region drawn in Qt
 is in logical pixels and must be multiplied by the screen's device pixel ratio
-before it gets here (``ui/region_selector.py`` does that).
+before it gets here (``ui/live/region_selector.py`` does that).
 
 An mss object holds a connection to the display and must be used from the
 thread that made it, so :meth:`frames` opens its own in the capture thread;
@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from app.errors import SourceError
-from app.records import Frame
 from app.sources.live import DEFAULT_CAPTURE_FPS, LiveSource
+from models.engine.records import Frame
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,11 @@ class MonitorInfo:
 def capture_problem() -> str | None:
     """Why screen capture cannot work in this session, or ``None`` when it may."""
     system = platform.system()
-    if system == "Linux":
-        if not os.environ.get("DISPLAY"):
-            if os.environ.get("WAYLAND_DISPLAY"):
-                return ("Screen capture needs X11, and this is a Wayland session without XWayland. "
-                        "Log in to an X11 session (\"GNOME on Xorg\") to capture the screen.")
-            return "Screen capture needs a display: no X11 display is set (DISPLAY is empty)."
+    if system == "Linux" and not os.environ.get("DISPLAY"):
+        if os.environ.get("WAYLAND_DISPLAY"):
+            return ("Screen capture needs X11, and this is a Wayland session without XWayland. "
+                    "Log in to an X11 session (\"GNOME on Xorg\") to capture the screen.")
+        return "Screen capture needs a display: no X11 display is set (DISPLAY is empty)."
     return None
 
 
@@ -127,7 +126,8 @@ class ScreenSource(LiveSource):
                  capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
         super().__init__(capture_fps)
         if region is not None and (region.width < 28 or region.height < 28):
-            raise SourceError(f"The region {region.width}×{region.height} is too small: draw one of at least 28×28 pixels.")
+            raise SourceError(f"The region {region.width}×{region.height} is too small: "
+                              "draw one of at least 28×28 pixels.")
         self.monitor = monitor
         self.region = region
         self.rect: Rect | None = None
@@ -168,16 +168,18 @@ class ScreenSource(LiveSource):
 
     def frames(self) -> Iterator[Frame]:
         self.open()
+        rect = self.rect
+        assert rect is not None, "open() resolved the rectangle"
         with open_mss() as sct:
             self.start_clock()
             while self._open:
                 self.wait_for_next_grab()
                 t = self.stream_time()
                 try:
-                    rgb = grab_rgb(sct, self.rect)
+                    rgb = grab_rgb(sct, rect)
                 except Exception as exc:
                     raise SourceError(f"Screen capture of {self.describe()} stopped: {exc}") from exc
-                yield Frame(t, rgb)
+                yield Frame(t, self.hide_own_windows(rgb, rect))
 
     def close(self) -> None:
         self._open = False

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import ctypes
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.errors import SourceError
-from app.records import Frame
 from app.sources.live import DEFAULT_CAPTURE_FPS, LiveSource
 from app.sources.screen_source import Rect, grab_rgb, open_mss, wayland_warning
+from models.engine.records import Frame
 
 _MIN_SIDE = 28
 
@@ -77,6 +78,8 @@ def _x11_geometry(window_id: int) -> tuple[Rect, bool] | None:
 
 
 def _win32_list(exclude_pid: int | None) -> list[WindowInfo]:
+    if sys.platform != "win32":  # never true (callers check the system); tells type checkers windll exists
+        raise OSError("Windows only")
     from ctypes import wintypes
 
     user32 = ctypes.windll.user32
@@ -100,6 +103,8 @@ def _win32_list(exclude_pid: int | None) -> list[WindowInfo]:
 
 
 def _win32_geometry(window_id: int) -> tuple[Rect, bool] | None:
+    if sys.platform != "win32":  # never true (callers check the system); tells type checkers windll exists
+        raise OSError("Windows only")
     from ctypes import wintypes
 
     user32 = ctypes.windll.user32
@@ -175,13 +180,15 @@ class WindowSource(LiveSource):
 
     def frames(self) -> Iterator[Frame]:
         self.open()
+        window_id = self.window_id
+        assert window_id is not None, "open() found the window"
         with open_mss() as sct:
             desktop = Rect(**{k: int(sct.monitors[0][k]) for k in ("left", "top", "width", "height")})
             self.start_clock()
             while self._open:
                 self.wait_for_next_grab()
                 t = self.stream_time()
-                geo = window_geometry(self.window_id)
+                geo = window_geometry(window_id)
                 if geo is None:
                     raise SourceError(f"The {self.describe()} was closed; capture stopped.")
                 rect, shown = geo
@@ -194,7 +201,7 @@ class WindowSource(LiveSource):
                     rgb = grab_rgb(sct, visible)
                 except Exception as exc:
                     raise SourceError(f"Capture of the {self.describe()} stopped: {exc}") from exc
-                yield Frame(t, rgb)
+                yield Frame(t, self.hide_own_windows(rgb, visible))
 
     def _note_hidden(self, t: float) -> None:
         if self._hidden_since is None:

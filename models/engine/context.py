@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from app.errors import ContextTooSmallError
-from app.protocol import PartKind
+from models.engine.prompt import PartKind
+from models.errors import ContextTooSmallError
 
 if TYPE_CHECKING:  # only an annotation: settings and the CLI import this module at start-up
     import numpy as np
@@ -147,7 +147,10 @@ class ContextLedger:
             self.turns.append(turn)
 
     def clear(self) -> None:
-        self.__init__()
+        self.turns = []
+        self.turns_started = 0
+        self.used = 0
+        self.token_counts = Counter()
 
 
 @dataclass(frozen=True)
@@ -179,20 +182,23 @@ class RePrimePlan:
     with_frames: frozenset[int]  # Turn.index values
 
 
-class ContextPolicy:
-    """Base of context policies: never re-primes, keeps no frames."""
+class ContextPolicy(Protocol):
+    """What to keep when the cache is full, and when to rebuild it; the engine takes one."""
 
-    name = "policy"
-    #: How many of the latest chunks' frames the engine keeps for re-priming.
-    keep_frames = 0
+    name: str
+
+    @property
+    def keep_frames(self) -> int:
+        """How many of the latest chunks' frames the engine keeps for re-priming."""
+        ...
 
     def plan(self, ledger: ContextLedger, needed: int, capacity: int) -> list[tuple[Turn, Span]]:
         """Spans to remove so that ``needed`` more cells fit into ``capacity``."""
-        raise NotImplementedError
+        ...
 
     def reprime(self, ledger: ContextLedger, request: RoomRequest) -> RePrimePlan | None:
         """A rebuild to do before the next turn, or ``None``."""
-        return None
+        ...
 
 
 def too_small(capacity: int, needed: int) -> ContextTooSmallError:
@@ -203,7 +209,7 @@ def too_small(capacity: int, needed: int) -> ContextTooSmallError:
     )
 
 
-class EvictOldestTurns(ContextPolicy):
+class EvictOldestTurns:
     """Plain eviction: drop whole turns, oldest first, until the next turn fits.
 
     Kept always: the system prompt (``SINK``) and the turn that carries the
@@ -216,6 +222,7 @@ class EvictOldestTurns(ContextPolicy):
     """
 
     name = "evict-oldest"
+    keep_frames = 0  # never re-primes, so keeps no frames
 
     def plan(self, ledger: ContextLedger, needed: int, capacity: int) -> list[tuple[Turn, Span]]:
         free = capacity - ledger.used
@@ -234,3 +241,6 @@ class EvictOldestTurns(ContextPolicy):
             if free >= needed:
                 return plan
         raise too_small(capacity, needed)
+
+    def reprime(self, ledger: ContextLedger, request: RoomRequest) -> RePrimePlan | None:
+        return None

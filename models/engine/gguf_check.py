@@ -12,7 +12,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import (
+from models.engine.gguf_validate import (
+    check_qwen2vl_mmproj,
+    check_qwen2vl_text,
+    check_tensor_data,
+    field_value,
+)
+from models.errors import (
     CorruptModelError,
     MismatchedProjectorError,
     ModelError,
@@ -50,21 +56,26 @@ def _open(path: Path, role: str):
     try:
         reader = gguf.GGUFReader(path)
     except Exception as exc:  # the reader raises assorted errors on damaged files
-        raise CorruptModelError(f"{path} is damaged or truncated ({exc}); download or convert the {role} again.") from exc
-    size = os.path.getsize(path)
-    end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
-    if end > size:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise CorruptModelError(
-            f"{path} is truncated ({size:,} of {end:,} bytes); download or convert the {role} again."
-        )
+            f"{path} is damaged or truncated ({reason}); download or convert the {role} again.") from exc
+    check_tensor_data(reader, path, role)  # inside the file (not truncated), aligned, not overlapping
     return reader
+
+
+def _count(reader, key: str, path: Path) -> int:
+    """A whole-number key (0 if absent); a value of another type means a damaged file."""
+    value = _value(reader, key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CorruptModelError(f"{path} is damaged ({key} is {value!r}); download or convert it again.")
+    return value
 
 
 def _value(reader, key: str, default=None):
     field = reader.fields.get(key)
     if field is None:
         return default
-    return field.contents()
+    return field_value(field)
 
 
 def check_model_pair(text_path: str | os.PathLike, mmproj_path: str | os.PathLike) -> ModelPair:
@@ -82,8 +93,9 @@ def check_model_pair(text_path: str | os.PathLike, mmproj_path: str | os.PathLik
             f"{text_path.name} is a '{arch}' model; LiveCC needs a Qwen2-VL model "
             "(architecture qwen2vl) such as LiveCC-7B-Instruct converted to GGUF."
         )
-    n_layers = int(_value(text, f"{arch}.block_count", 0))
-    n_embd = int(_value(text, f"{arch}.embedding_length", 0))
+    check_qwen2vl_text(text, text_path, arch)
+    n_layers = _count(text, f"{arch}.block_count", text_path)
+    n_embd = _count(text, f"{arch}.embedding_length", text_path)
 
     proj = _open(mmproj_path, "mmproj")
     proj_arch = _value(proj, "general.architecture", "")
@@ -94,8 +106,9 @@ def check_model_pair(text_path: str | os.PathLike, mmproj_path: str | os.PathLik
         )
     if not _value(proj, "clip.has_vision_encoder", False):
         raise ModelWithoutVisionError(f"{mmproj_path.name} has no vision encoder; LiveCC needs one.")
-    projector = str(_value(proj, "clip.projector_type", _value(proj, "clip.vision.projector_type", "")))
-    proj_dim = int(_value(proj, "clip.vision.projection_dim", 0))
+    # Names, shapes and types of every tensor clip.cpp will use, against the file's own metadata.
+    projector = check_qwen2vl_mmproj(proj, mmproj_path, n_embd)
+    proj_dim = _count(proj, "clip.vision.projection_dim", mmproj_path)
     if proj_dim and n_embd and proj_dim != n_embd:
         raise MismatchedProjectorError(
             f"{mmproj_path.name} projects to {proj_dim} dimensions but {text_path.name} expects {n_embd}: "

@@ -24,8 +24,12 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from app.protocol import DEFAULT_QUERY, SILENCE, PartKind, chunk_turn, question_turn
-from app.records import (
+from models.engine import defaults
+from models.engine.context import ContextLedger, ContextPolicy, RoomRequest, Span, Turn
+from models.engine.llama_runtime import DeviceReport, LlamaMtmdRuntime, RuntimeOptions
+from models.engine.prompt import DEFAULT_QUERY, SILENCE, PartKind, chunk_turn, question_turn
+from models.engine.protocol import EngineInfo
+from models.engine.records import (
     AnswerDelta,
     AnswerDone,
     ChunkDone,
@@ -34,8 +38,6 @@ from app.records import (
     CommentaryDelta,
     VideoChunk,
 )
-from models.engine.context import ContextLedger, ContextPolicy, RoomRequest, Span, Turn
-from models.engine.llama_runtime import LlamaMtmdRuntime, RuntimeOptions
 from models.engine.reprime import RePrimeReport, rebuild_after_sink
 from models.engine.streaming_policy import ContextOptions
 from models.engine.token_sampler import SamplingOptions, TokenSampler
@@ -54,8 +56,8 @@ class EngineOptions:
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     context: ContextOptions = field(default_factory=ContextOptions)
-    max_new_tokens: int = 16
-    answer_max_tokens: int = 512
+    max_new_tokens: int = defaults.MAX_NEW_TOKENS
+    answer_max_tokens: int = defaults.ANSWER_MAX_TOKENS
 
 
 class LiveCCEngine:
@@ -88,13 +90,18 @@ class LiveCCEngine:
         self.n_past = 0
 
     @property
-    def device(self):
+    def device(self) -> DeviceReport:
         return self.runtime.device
 
     def describe_device(self) -> str:
         """Where the model runs, with the automatic GPU plan's reason when one was made."""
         plan = self.runtime.gpu_plan if self.device.gpu_offload_supported else ""
         return f"{self.device.describe()} ({plan})" if plan else self.device.describe()
+
+    def info(self) -> EngineInfo:
+        device = self.device
+        return EngineInfo(self.runtime.pair.name, self.describe_device(),
+                          bool(device.gpu_offload_supported and device.n_layers_offloaded))
 
     def close(self) -> None:
         self.runtime.close()
@@ -154,6 +161,7 @@ class LiveCCEngine:
     def process(self, chunk: VideoChunk) -> ChunkDone:
         """``feed`` for callers that want only the finished chunk."""
         *_, done = self.feed(chunk)
+        assert isinstance(done, ChunkDone)  # feed always ends with it
         return done
 
     def ask(self, question: str, max_new_tokens: int | None = None) -> Iterator[AnswerDelta | AnswerDone]:

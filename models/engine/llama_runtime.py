@@ -16,17 +16,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import mtmd_cpp
 
+from models.engine import defaults
 from models.engine.gguf_check import ModelPair, check_model_pair
-from app.errors import EngineError, ModelLoadError
+from models.errors import CorruptModelError, EngineError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,10 @@ class RuntimeOptions:
     vision_on_gpu: run the vision encoder on the GPU when there is one.
     """
 
-    n_ctx: int = 8192
+    n_ctx: int = defaults.N_CTX
     n_gpu_layers: int | None = -1
     n_threads: int | None = None
-    n_batch: int = 2048
+    n_batch: int = defaults.N_BATCH
     vision_on_gpu: bool = True
 
 
@@ -111,6 +113,17 @@ class LlamaRuntimeError(EngineError):
     """llama.cpp refused an operation (the message says which)."""
 
 
+class InvalidNumbersError(LlamaRuntimeError):
+    """The model computed NaN or infinite values: its weights (or the mmproj's) are damaged."""
+
+
+def invalid_numbers(what: str) -> InvalidNumbersError:
+    return InvalidNumbersError(
+        f"The model produced invalid numbers ({what} hold NaN or infinity): the model or mmproj file is "
+        "probably damaged; verify it with `livecc-desk models verify MODEL --mmproj MMPROJ --load`, "
+        "or download it again.")
+
+
 # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line
 _LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
 
@@ -146,6 +159,15 @@ class LlamaMtmdRuntime:
         self.options = options
         self.llama_seconds = 0.0
         self._model = self._ctx = self._mtmd = self._batch = None
+        # Set by _load(); declared here so that their types are known before it runs.
+        self._mem: Any = None
+        self._vocab: Any = None
+        self.n_vocab: int = 0
+        self.n_ctx: int = 0
+        self.marker: str = ""
+        self.device: DeviceReport
+        self._prompt_evaluated: bool = False
+        self._token_decoded: bool = False
         _init_backend()
         try:
             self._load()
@@ -163,7 +185,12 @@ class LlamaMtmdRuntime:
         if requested is None:
             from models.gpu_layers import auto_gpu_layers
 
-            plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx)
+            try:
+                plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx)
+            except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
+                raise CorruptModelError(
+                    f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
+                    "download or convert the model again.") from exc
             requested, vision_wanted, self.gpu_plan = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu, plan.reason
         wanted = n_layers + 1 if requested < 0 else requested
         mparams.n_gpu_layers = wanted
@@ -303,7 +330,7 @@ class LlamaMtmdRuntime:
 
     def _chunks(self, handle: object) -> list[tuple[object, list[int] | None]]:
         """(chunk, its text tokens or None for vision) for each mtmd chunk."""
-        out = []
+        out: list[tuple[object, list[int] | None]] = []
         for i in range(mtmd_cpp.mtmd_input_chunks_size(handle)):
             chunk = mtmd_cpp.mtmd_input_chunks_get(handle, i)
             if mtmd_cpp.mtmd_input_chunk_get_type(chunk) == mtmd_cpp.MTMD_INPUT_CHUNK_TYPE_TEXT:
@@ -397,6 +424,8 @@ class LlamaMtmdRuntime:
         image = mtmd_cpp.mtmd_input_chunk_get_tokens_image(chunk)
         n_tokens = mtmd_cpp.mtmd_input_chunk_get_n_tokens(chunk)
         n_embd = llama_cpp.llama_model_n_embd_inp(self._model)
+        if not embd or not np.isfinite(np.ctypeslib.as_array(embd, shape=(n_tokens * n_embd,))).all():
+            raise invalid_numbers("the vision encoder's embeddings")
         base = ctypes.cast(embd, ctypes.c_void_p).value
         row_bytes = n_embd * ctypes.sizeof(ctypes.c_float)
         pos4 = (llama_cpp.llama_pos * 4)()
@@ -468,6 +497,10 @@ class LlamaMtmdRuntime:
             raise LlamaRuntimeError("llama.cpp produced no logits for the last evaluation")
         view = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         view.flags.writeable = False
+        # NaN and +inf propagate to the maximum (one pass, no temporary array): damaged weights
+        # stop here with a clear error instead of an exception deep in the sampler.
+        if not np.isfinite(view.max()):
+            raise invalid_numbers("the logits")
         return view
 
     # ------------------------------------------------------------------ memory

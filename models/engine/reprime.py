@@ -3,7 +3,7 @@
 llama.cpp cannot shift M-RoPE positions, so the only way to bring positions
 back into range is to remove everything after the sink and evaluate again what
 should stay. The sink's cells are reused as they are. The kept turns are
-written again with the LiveCC protocol (``app.protocol``), the first one with
+written again with the LiveCC protocol (``models.engine.prompt``), the first one with
 the query, and evaluated from the position right after the sink:
 
 * text is evaluated in as few llama.cpp calls as possible: each run of text
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.protocol import PartKind, chunk_turn, question_turn
 from models.engine.context import ContextLedger, RePrimePlan, Span, Turn
+from models.engine.prompt import PartKind, chunk_turn, question_turn
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class _Piece:
 def turn_pieces(turn: Turn, *, first: bool, with_frames: bool, query: str | None, marker: str) -> list[_Piece]:
     """The protocol text of ``turn`` written again, its frames only if ``with_frames``."""
     frames = turn.frames if with_frames and turn.frames else ()
-    if turn.is_chunk:
+    if turn.t0 is not None and turn.t1 is not None:  # a chunk's turn (see Turn.is_chunk)
         parts = chunk_turn(turn.t0, turn.t1, len(frames), query if first else None, first=first, marker=marker)
     else:
         parts = question_turn(turn.question or "", first=first)

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from app.protocol import PartKind
+from models.engine import defaults
 from models.engine.context import (
     ContextLedger,
     ContextPolicy,
@@ -48,6 +48,7 @@ from models.engine.context import (
     Turn,
     too_small,
 )
+from models.engine.prompt import PartKind
 
 #: Cells of one 2-frame chunk's frames at 384·28·28 pixels (~390 tokens, vision start/end included).
 TYPICAL_CHUNK_CELLS = 400
@@ -128,7 +129,7 @@ class StreamingWindowPolicy(ContextPolicy):
         self.settings = settings or StreamingWindowSettings()
 
     @property
-    def keep_frames(self) -> int:  # type: ignore[override]
+    def keep_frames(self) -> int:
         return self.settings.reprime_vision_chunks
 
     def _settings_for(self, capacity: int) -> StreamingWindowSettings:
@@ -237,7 +238,7 @@ class StreamingWindowPolicy(ContextPolicy):
 
 
 #: Frame size at which a 2-frame chunk takes ``TYPICAL_CHUNK_CELLS`` cells (LiveCC's default).
-TYPICAL_FRAME_PIXELS = 384 * 28 * 28
+TYPICAL_FRAME_PIXELS = defaults.MAX_PIXELS
 POLICIES = ("streaming", "evict")
 
 
@@ -258,10 +259,10 @@ class ContextOptions:
         vision window in chunks.
     """
 
-    policy: str = "streaming"
-    vision_window_s: int = 0
-    text_window_tokens: int = 0
-    reprime_vision_s: int = 1
+    policy: str = defaults.CONTEXT_POLICY
+    vision_window_s: int = defaults.VISION_WINDOW_S
+    text_window_tokens: int = defaults.TEXT_WINDOW_TOKENS
+    reprime_vision_s: int = defaults.REPRIME_VISION_S
     frame_pixels: int = TYPICAL_FRAME_PIXELS
 
     def __post_init__(self) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.engine import defaults
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -29,11 +31,11 @@ class SamplingOptions:
     """
 
     greedy: bool = False
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.9
-    seed: int = 0
-    repetition_penalty: float = 1.05
+    temperature: float = defaults.TEMPERATURE
+    top_k: int = defaults.TOP_K
+    top_p: float = defaults.TOP_P
+    seed: int = defaults.SEED
+    repetition_penalty: float = defaults.REPETITION_PENALTY
     talk_more_base: float | None = None
     talk_more_step: float = 0.0
 
@@ -83,10 +85,16 @@ class TokenSampler:
 
     def _sample(self, scores: np.ndarray) -> int:
         opts = self.options
-        scores = scores / opts.temperature
+        raw = scores
+        with np.errstate(over="ignore"):
+            scores = scores / opts.temperature
         k = min(opts.top_k, scores.size) if opts.top_k > 0 else scores.size
         top = top_k_ids(scores, k)
         top = top[np.argsort(-scores[top], kind="stable")]
+        if top.size == 0 or not np.isfinite(scores[top]).all():
+            # A temperature near 0 overflowed the scores (NaN/inf logits are rejected by the runtime
+            # before they get here): sampling tends to the greedy choice as the temperature falls.
+            return int(np.argmax(np.where(np.isnan(raw), -np.inf, raw)))
         logits = scores[top] - scores[top[0]]
         probs = np.exp(logits)
         probs /= probs.sum()

@@ -9,14 +9,27 @@ import pytest
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    """A 16 KiB filesystem (tmpfs): needs root on Linux, else the test is skipped."""
-    mount = tmp_path / "tiny-disk"
-    mount.mkdir()
-    if os.name != "posix" or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+def mount_disk(tmp_path):
+    """``mount_disk(size)``: a small filesystem (tmpfs, e.g. ``"16k"``); needs root on Linux, else skips."""
+    mounted = []
+
+    def mount(size: str):
+        if os.name != "posix" or os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        folder = tmp_path / f"disk-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
     yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(mount_disk):
+    """A 16 KiB filesystem: full for every output (see ``app.atomic_files.MIN_FREE_BYTES``)."""
+    return mount_disk("16k")

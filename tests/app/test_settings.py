@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app.settings import AUTO_GPU_LAYERS, Settings, SettingsStore, engine_options
 from models.engine.llama_runtime import cpu_threads
 from models.engine.streaming_policy import ContextOptions
@@ -85,3 +87,48 @@ def test_a_settings_file_from_before_the_context_group_loads_cleanly(tmp_path):
     assert len(result.warnings) == 1 and "context.policy" in result.warnings[0]
     store.path.write_text(json.dumps({"model": {"n_ctx": 16384}}), encoding="utf-8")
     assert store.load().warnings == ()
+
+
+@pytest.mark.parametrize("text, why", [
+    ("[" * 100_000 + "]" * 100_000, "cannot be read"),         # nested too deep for the JSON parser
+    ('{"model": {"n_ctx": ' + "9" * 5000 + "}}", "cannot be read"),  # beyond Python's digit limit
+])
+def test_files_no_parser_can_take_start_on_defaults_with_a_backup(tmp_path, text, why):
+    store = SettingsStore(tmp_path)
+    store.path.write_text(text, encoding="utf-8")
+    result = store.load()
+    assert result.settings == Settings() and why in result.warnings[0]
+    assert result.backup is not None and result.backup.read_text(encoding="utf-8") == text
+
+
+def test_numbers_that_would_crash_the_app_fall_back_to_their_defaults_one_by_one(tmp_path):
+    store = SettingsStore(tmp_path)
+    store.path.write_text(json.dumps({
+        "model": {"n_ctx": int("9" * 309), "max_pixels": 200 * 28 * 28},  # a 309-digit integer
+        "commentary": {"temperature": float("nan"), "repetition_penalty": float("inf"), "seed": 7},
+        "overlay": {"positions": {"HDMI-1": [2**31, 0, 800, 120]}, "font_size": 30},
+        "capture": {"region": [0, 0, 10**12, 5]},
+    }), encoding="utf-8")
+    result = store.load()
+    s = result.settings
+    assert (s.model.n_ctx, s.model.max_pixels) == (Settings().model.n_ctx, 200 * 28 * 28)
+    assert (s.commentary.temperature, s.commentary.repetition_penalty, s.commentary.seed) == \
+        (Settings().commentary.temperature, Settings().commentary.repetition_penalty, 7)
+    assert s.overlay.positions == {} and s.overlay.font_size == 30 and s.capture.region == Settings().capture.region
+    assert len(result.warnings) == 5 and all(len(w) < 300 for w in result.warnings)
+    assert result.backup is not None
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max-pixels", "-1", "must be between"), ("--max-pixels", "1", "must be between"),
+    ("--seed", "-1", "must be between"), ("--temperature", "nan", "finite"), ("--temperature", "-1", "between"),
+    ("--repetition-penalty", "0", "between"), ("--threads", "100000", "between"),
+    ("--max-new-tokens", "-1", "between"), ("--n-ctx", "lots", "whole number"),
+])
+def test_the_cli_checks_numbers_with_the_settings_ranges(flag, value, message, capsys):
+    from app.cli.main import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["commentate", "v.mp4", "--model", "m", "--mmproj", "p", flag, value])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1 and flag in err and message in err

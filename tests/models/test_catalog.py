@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import LiveCCError
 from models.catalog import BUILTIN, load_catalog
-from models.errors import CatalogError
+from models.errors import CatalogError, LiveCCError
 from models.gguf_info import summarize
 from models.quantize import quantize
 from models.store import ENV_MODELS_DIR, ModelStore, default_models_dir, models_dir

@@ -12,13 +12,12 @@ import gguf
 import numpy as np
 import pytest
 
-from app.errors import LiveCCError
-from app.records import Frame, VideoChunk
 from models.convert import convert_checkpoint, inspect_checkpoint
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine
 from models.engine.llama_runtime import RuntimeOptions
+from models.engine.records import Frame, VideoChunk
 from models.engine.token_sampler import SamplingOptions
-from models.errors import ConversionError, NotEnoughDiskError, OperationCancelled
+from models.errors import ConversionError, LiveCCError, NotEnoughDiskError, OperationCancelled
 from models.gguf_qwen2vl import Qwen2VLTextConfig, write_mmproj_gguf, write_text_gguf
 from models.safetensors_reader import load_tensor, read_header
 from models.tiny_model import random_tensors, tiny_configs

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from llama_cpp import mtmd_cpp as mtmd
 
-from app.errors import ModelError
 from models.bpe_vocab import QWEN2VL_SPECIAL_TOKENS, Vocab, build_word_vocab
+from models.errors import ModelError
 from models.gguf_qwen2vl import Qwen2VLTextConfig, Qwen2VLVisionConfig, write_text_gguf
 from models.tiny_model import TinyModel, make_tiny_model, random_tensors, tiny_configs
 

@@ -40,10 +40,7 @@ def write_safetensors(path: Path, tensors: Sequence[tuple[str, np.ndarray]], dty
     header: dict = {"__metadata__": {"format": "pt"}}
     blobs, offset = [], 0
     for name, array in tensors:
-        if dtype == "BF16":
-            data = to_bf16_bits(array)
-        else:
-            data = np.ascontiguousarray(array, dtype=_SAFETENSORS_DTYPES[dtype])
+        data = to_bf16_bits(array) if dtype == "BF16" else np.ascontiguousarray(array, dtype=_SAFETENSORS_DTYPES[dtype])
         raw = data.tobytes()
         header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)

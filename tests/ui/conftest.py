@@ -12,10 +12,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
 
+import threading
+
 import pytest
 
 from app.settings import Settings, SettingsStore
-from app.synthetic_video import write_test_video
+from app.sources.synthetic import write_test_video
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +60,28 @@ def make_main_window(qtbot, tmp_path):
     yield make
     for window in windows:
         window.close()
+
+
+@pytest.fixture(autouse=True)
+def slot_exceptions_fail(request):
+    """Every exception raised in a slot or a worker thread fails the test that caused it.
+
+    pytest-qt 4 already replaces ``sys.excepthook`` during each test (PySide6 hands a
+    slot's exception to it) and fails the test at the end of its phase; this makes sure
+    nobody switched that off (``qt_no_exception_capture``), and adds the same for
+    exceptions that end a Python thread (``threading.excepthook``), which Qt never sees.
+    """
+    assert not request.node.get_closest_marker("qt_no_exception_capture"), \
+        "GUI tests must fail on exceptions raised in slots"
+    assert not request.config.getini("qt_no_exception_capture")
+    seen: list[str] = []
+    previous = threading.excepthook
+
+    def record(args) -> None:
+        seen.append(f"{args.exc_type.__name__}: {args.exc_value} (thread {args.thread and args.thread.name})")
+        previous(args)
+
+    threading.excepthook = record
+    yield
+    threading.excepthook = previous
+    assert not seen, "exceptions in worker threads:\n" + "\n".join(seen)

@@ -11,7 +11,8 @@ hazard, and ``qtbot.waitUntil`` still spins the event loop.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class SignalLog:

@@ -8,8 +8,9 @@ import time
 
 from PySide6.QtCore import QTimer
 
-from app.records import ChunkDone
-from app.transcript import read_transcript
+from app.engine.host import EngineState
+from app.sinks.transcript import read_transcript
+from models.engine.records import ChunkDone
 from tests.ui.signal_log import SignalLog
 
 ENGINE_TIMEOUT_MS = 180_000  # the machine may be busy; never a measure of speed
@@ -38,7 +39,7 @@ def _ready(qtbot, window):
     window.load_model(window.model_panel.current())
     # The engine's state changes on its reader thread; the window hears of it by a
     # queued signal. Wait for the window too, or Start may still be disabled.
-    qtbot.waitUntil(lambda: window.bridge.state == "ready" and window.start_action.isEnabled()
+    qtbot.waitUntil(lambda: window.bridge.state is EngineState.READY and window.start_action.isEnabled()
                     and window.status.device.text() != "no model", timeout=ENGINE_TIMEOUT_MS)
 
 
@@ -114,7 +115,7 @@ def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_
     qtbot.waitUntil(lambda: bool(died.args and finished.args), timeout=ENGINE_TIMEOUT_MS)
     kept = list(window.transcript.chunks)
     assert kept, "the chunks said before the crash stay in the transcript"
-    assert window.bridge.state == "dead"
+    assert window.bridge.state is EngineState.DEAD
     assert window.banner_box.isVisible() and "SIGKILL" in window.banner.text()
     assert window.banner_restart.isVisibleTo(window)
     assert window.source.start_at.value() == kept[-1].t1  # Start resumes where commentary stopped
@@ -122,7 +123,7 @@ def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_
 
     with qtbot.waitSignal(window.bridge.loaded, timeout=ENGINE_TIMEOUT_MS):
         window.banner_restart.click()
-    assert window.bridge.host.pid != pid and window.bridge.state == "ready"
+    assert window.bridge.host.pid != pid and window.bridge.state is EngineState.READY
     SignalLog(window.bridge.engineEvent).wait_for(qtbot, _is_chunk_done, ENGINE_TIMEOUT_MS, action=window.start)
     window.stop()
     qtbot.waitUntil(lambda: not window.running, timeout=ENGINE_TIMEOUT_MS)
@@ -141,9 +142,9 @@ def test_a_bad_model_file_is_reported_and_the_window_keeps_working(qtbot, make_m
         window.load_model(window.model_panel.current())
     assert error.args[0].user_error and "broken.gguf" in error.args[0].message
     assert window.banner_box.isVisible()
-    assert window.bridge.state == "failed"
+    assert window.bridge.state is EngineState.FAILED
     # The same engine process loads a good pair afterwards.
-    from ui.model_panel import ModelChoice
+    from ui.live.model_panel import ModelChoice
 
     with qtbot.waitSignal(window.bridge.loaded, timeout=ENGINE_TIMEOUT_MS):
         window.load_model(ModelChoice("tiny", str(tiny_model.text_path), str(tiny_model.mmproj_path)))

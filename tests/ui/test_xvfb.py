@@ -74,3 +74,27 @@ def test_screenshots_of_the_running_app(xvfb, tiny_model, tmp_path):
     overlay = cv2.imread(str(tmp_path / "overlay.png"))
     assert main.shape[:2] == (facts["grab_size"][1], facts["grab_size"][0])
     assert overlay.shape[:2] == (720, 1280) and overlay.std() > 20
+
+
+def test_the_overlay_over_the_captured_region_never_reaches_the_engine(xvfb, tiny_model, tmp_path):
+    """X11 has no capture-exclusion flag: our windows are blanked in each grab before sampling."""
+    out = tmp_path / "own.json"
+    _run(xvfb, "own_windows", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(out))
+    r = json.loads(out.read_text())
+    assert r["overlay_visible"] and r["started"]
+    assert r["raw_overlay_pixels"] > 5000, "the overlay was not on the screen over the region"
+    assert r["frames"] >= 8  # two chunks: 6 + 2 frames
+    assert max(r["frame_overlay_pixels"]) == 0, r["frame_overlay_pixels"]
+    assert min(r["frame_std"]) > 20  # the rest of the picture is still there
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed: run scripts/ensure_system_packages.sh")
+def test_global_hotkeys_work_while_another_application_has_the_focus(xvfb, tiny_model, tmp_path):
+    out = tmp_path / "keys.json"
+    _run(xvfb, "hotkeys", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(out))
+    r = json.loads(out.read_text())
+    assert r["listening"] and r["problems"] == [], r
+    assert r["other_has_focus"], "the other application did not get the focus"
+    for key in ("overlay_on", "overlay_off", "click_through_on", "voice_on", "started", "stopped"):
+        assert r[key], f"{key}: {r}"
+    assert r["other_still_has_focus"] and r["plain_f8_ignored"] and r["stopped_listening"]

@@ -6,8 +6,10 @@ so each scenario runs in its own process:
     DISPLAY=:N python tests/ui/xvfb_scenarios.py capture MODEL MMPROJ OUT_JSON
     DISPLAY=:N python tests/ui/xvfb_scenarios.py screenshots MODEL MMPROJ OUT_DIR
 
+``own_windows``: the real app captures a region with its overlay (bright green
+and magenta) over it; the frames handed to the engine must not hold the overlay.
 ``capture``: a Qt window shows a moving pattern with its time stamped in pixels
-(``app.synthetic_video.draw_frame``); the window and screen sources capture it
+(``app.sources.synthetic.draw_frame``); the window and screen sources capture it
 through mss, the stamps read back must advance, and a session streams the
 window into the engine until chunks come back. Closing the window ends capture
 with a message. ``screenshots``: the real app commentates a generated clip; the
@@ -34,7 +36,7 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal  # noqa: E402
 from PySide6.QtGui import QImage, QPainter, QRegion  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from app.synthetic_video import draw_frame, read_stamp, write_test_video  # noqa: E402
+from app.sources.synthetic import draw_frame, read_stamp, write_test_video  # noqa: E402
 
 
 class PatternWindow(QWidget):
@@ -87,13 +89,13 @@ def _stamps(source, n: int) -> list[float | None]:
 
 
 def capture(model: str, mmproj: str, out: str) -> None:
-    from app.engine_host import EngineHost
-    from app.engine_process import Load
+    from app.engine.host import EngineHost
+    from app.engine.process import Load
     from app.errors import SourceError
-    from app.records import ChunkDone
     from app.settings import Settings, engine_options
     from app.sources.screen_source import Rect, ScreenSource, list_monitors
     from app.sources.window_source import WindowSource, list_windows
+    from models.engine.records import ChunkDone
 
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)  # the pattern window is closed on purpose
@@ -131,12 +133,13 @@ def capture(model: str, mmproj: str, out: str) -> None:
                     results["session_end"] = ended.reason
                     finished.set()
 
-            host = EngineHost(Listener())
+            listener = Listener()
+            host = EngineHost(listener)
             options = engine_options(Settings().replace("model", n_ctx=4096, n_threads=1)
                                      .replace("commentary", greedy=True))
             host.load(Load(model, mmproj, options, "Describe."))
             ready.wait(120)
-            session = host.start_session(WindowSource(info.id, info.title), query="Describe.",
+            session = host.start_session(WindowSource(info.id, info.title), listener, query="Describe.",
                                          transcript_path=None, max_pixels=200 * 28 * 28)
             deadline = time.monotonic() + 120
             while len(done) < 2 and time.monotonic() < deadline:
@@ -175,8 +178,8 @@ def _not_blank(image: np.ndarray) -> dict:
 def screenshots(model: str, mmproj: str, out_dir: str) -> None:
     import mss
 
-    from app.records import ChunkDone
     from app.settings import Settings, SettingsStore
+    from models.engine.records import ChunkDone
     from ui.engine_bridge import EngineBridge
     from ui.main_window import MainWindow
     from ui.style import apply_theme
@@ -205,7 +208,7 @@ def screenshots(model: str, mmproj: str, out_dir: str) -> None:
 
     window.bridge.engineEvent.connect(keep)
     window.load_model(window.model_panel.current())
-    _pump_until(app, lambda: window.bridge.state == "ready", 120)
+    _pump_until(app, lambda: window.bridge.state.value == "ready", 120)
     window.start()
     _pump_until(app, lambda: len(chunks) >= 12, 240)
     _pump(app, 0.5)
@@ -254,5 +257,163 @@ def _pump_until(app: QApplication, condition, seconds: float) -> None:
         time.sleep(0.01)
 
 
+def _overlay_pixels(rgb: np.ndarray) -> int:
+    """Pixels of the overlay's box (pure green) or text (magenta) in an RGB picture."""
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    green = (g > 200) & (r < 60) & (b < 60)
+    magenta = (r > 200) & (b > 200) & (g < 60)
+    return int((green | magenta).sum())
+
+
+def own_windows(model: str, mmproj: str, out: str) -> None:
+    """The real app captures a region with its overlay over it; record what the engine is given."""
+    import mss
+
+    from app.engine.process import Chunk
+    from app.settings import Settings, SettingsStore
+    from app.sources.screen_source import Rect
+    from ui.engine_bridge import EngineBridge
+    from ui.main_window import MainWindow
+
+    work = Path(tempfile.mkdtemp(prefix="livecc-own-"))
+    app = QApplication([])
+    pattern = PatternWindow(f"LiveCC pattern {os.getpid()}")
+    pattern.show()
+    s = Settings().replace("model", model_path=model, mmproj_path=mmproj, n_ctx=4096, n_threads=1)
+    s = s.replace("commentary", greedy=True)
+    s = s.replace("capture", transcript_dir=str(work / "transcripts"))
+    s = s.replace("overlay", text_color="#FF00FF", background_color="#00FF00", background_opacity=1.0,
+                  outline_width=0.0, shadow=False, fade_after_s=0.0, font_size=30)
+    store = SettingsStore(work / "config")
+    store.save(s)
+    window = MainWindow(store, store.load(), EngineBridge(work / "logs"))
+    window.setGeometry(600, 0, 680, 780)  # beside the captured region, not over it
+    window.show()
+    window.set_overlay_visible(True)
+    overlay = window.overlay
+    overlay.show_text("OWN CAPTIONS OWN CAPTIONS")
+    overlay.setGeometry(150, 300, 380, 100)  # over the captured region
+    pattern.raise_()
+    overlay.raise_()
+    _pump(app, 1.0)
+    region = Rect(100, 80, 480, 360)
+    with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
+        raw = cv2.cvtColor(np.asarray(sct.grab(region.as_mss())), cv2.COLOR_BGRA2RGB)
+    results: dict = {"overlay_visible": overlay.isVisible(), "raw_overlay_pixels": _overlay_pixels(raw),
+                     "published": [list(vars(r).values()) for r in window.own_windows()]}
+    window.source.set_kind("region")
+    window.source.set_region(region)
+    window.load_model(window.model_panel.current())
+    _pump_until(app, lambda: window.bridge.state.value == "ready", 120)
+    chunks: list = []
+    window.start()
+    session = window.bridge.session
+    results["started"] = session is not None
+    if session is not None:
+        send = session.engine.send
+
+        def record(message) -> None:
+            if isinstance(message, Chunk):
+                chunks.append(message.chunk)
+            send(message)
+
+        session.engine.send = record
+        _pump_until(app, lambda: len(chunks) >= 2, 120)
+        window.stop()
+        _pump_until(app, lambda: not window.running, 60)
+        session.engine.send = send
+    frames = [f.rgb for c in chunks for f in c.frames]
+    results["frames"] = len(frames)
+    results["frame_overlay_pixels"] = [_overlay_pixels(rgb) for rgb in frames]
+    results["frame_std"] = [float(rgb.std()) for rgb in frames]
+    if frames:
+        cv2.imwrite(str(Path(out).with_suffix(".png")), cv2.cvtColor(frames[-1], cv2.COLOR_RGB2BGR))
+    window.close()
+    shutil.rmtree(work, ignore_errors=True)
+    Path(out).write_text(json.dumps(results))
+
+
+def other_app(title: str) -> None:
+    """Another application (its own X client): a text field that takes the focus."""
+    from PySide6.QtWidgets import QLineEdit
+
+    app = QApplication([])
+    field = QLineEdit()
+    field.setWindowTitle(title)
+    field.setGeometry(300, 300, 400, 60)
+    field.show()
+    app.exec()
+
+
+def _xdotool(*args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def hotkeys(model: str, mmproj: str, out: str) -> None:
+    """Global hotkeys typed (xdotool, XTEST) while another application has the focus."""
+    import subprocess
+
+    from app.settings import Settings, SettingsStore
+    from app.sources.screen_source import Rect
+    from ui.engine_bridge import EngineBridge
+    from ui.main_window import MainWindow
+
+    work = Path(tempfile.mkdtemp(prefix="livecc-keys-"))
+    app = QApplication([])
+    s = Settings().replace("model", model_path=model, mmproj_path=mmproj, n_ctx=4096, n_threads=1)
+    s = s.replace("commentary", greedy=True).replace("capture", transcript_dir=str(work / "transcripts"))
+    store = SettingsStore(work / "config")
+    store.save(s)
+    window = MainWindow(store, store.load(), EngineBridge(work / "logs"),
+                        speaker_factory=lambda *a, **k: type("Quiet", (), {"clear": lambda self: None,
+                                                                           "close": lambda self: None,
+                                                                           "available": True})())
+    window.setGeometry(0, 0, 900, 700)
+    window.show()
+    window.source.set_kind("region")
+    window.source.set_region(Rect(0, 0, 320, 240))
+    window.load_model(window.model_panel.current())
+    _pump_until(app, lambda: window.bridge.state.value == "ready", 120)
+    results: dict = {"listening": window.hotkeys is not None and window.hotkeys.listening,
+                     "problems": window.hotkeys.problems if window.hotkeys else None}
+    title = f"Other app {os.getpid()}"
+    other = subprocess.Popen([sys.executable, __file__, "other_app", title])
+    try:
+        wid = ""
+        for _ in range(100):
+            wid = _xdotool("search", "--name", title)
+            if wid:
+                break
+            _pump(app, 0.1)
+        wid = wid.splitlines()[0] if wid else ""
+        _xdotool("windowfocus", "--sync", wid)
+        _pump(app, 0.3)
+        results["other_has_focus"] = bool(wid) and _xdotool("getwindowfocus") == wid
+
+        def press(combo: str, condition) -> bool:
+            _xdotool("key", combo)
+            _pump_until(app, condition, 10)
+            return bool(condition())
+
+        results["overlay_on"] = press("ctrl+shift+F8", lambda: window.overlay_action.isChecked())
+        results["overlay_off"] = press("ctrl+shift+F8", lambda: not window.overlay_action.isChecked())
+        results["click_through_on"] = press("ctrl+shift+F9", lambda: window.click_through_action.isChecked())
+        results["voice_on"] = press("ctrl+shift+F10", lambda: window.voice_action.isChecked())
+        results["started"] = press("ctrl+shift+F5", lambda: window.running)
+        results["stopped"] = press("ctrl+shift+F5", lambda: not window.running)
+        results["other_still_has_focus"] = _xdotool("getwindowfocus") == wid
+        results["plain_f8_ignored"] = not press("F8", lambda: window.overlay_action.isChecked())
+    finally:
+        other.terminate()
+        other.wait(10)
+    window.close()
+    results["stopped_listening"] = window.hotkeys is None
+    shutil.rmtree(work, ignore_errors=True)
+    Path(out).write_text(json.dumps(results))
+
+
 if __name__ == "__main__":
-    {"capture": capture, "screenshots": screenshots}[sys.argv[1]](*sys.argv[2:])
+    {"capture": capture, "screenshots": screenshots, "own_windows": own_windows, "hotkeys": hotkeys,
+     "other_app": other_app}[sys.argv[1]](*sys.argv[2:])

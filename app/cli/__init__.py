@@ -1,0 +1,1 @@
+"""``livecc-desk``: the console entry point, its subcommands, and what they print."""

@@ -1,0 +1,1 @@
+"""Exports that render video: burned-in captions, the spoken track, the bundled ffmpeg."""

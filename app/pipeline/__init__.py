@@ -1,0 +1,1 @@
+"""From frames to chunks to the engine: sampling, chunking, pacing, and the live session."""

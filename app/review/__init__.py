@@ -1,0 +1,1 @@
+"""A coach's offline review of one video: the timeline, its journal and its exports."""

@@ -1,0 +1,1 @@
+"""Where commentary goes: the crash-safe transcript, subtitles, the voice, and the outputs for OBS."""

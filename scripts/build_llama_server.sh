@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's own `llama-server` from the very llama.cpp that the pinned
+# llama-cpp-python bundles (its sdist vendors llama.cpp), and caches it:
+#   ~/.cache/livecc-desk/llama-server/<version>-<backend>/bin/llama-server (+ its shared libs)
+# A cached build is reused; the first CPU build takes a few minutes on 2 cores.
+#
+#   scripts/build_llama_server.sh            # CPU
+#   GPU=cuda   scripts/build_llama_server.sh # -DGGML_CUDA=on
+#   GPU=vulkan scripts/build_llama_server.sh # -DGGML_VULKAN=on (needs glslc + Vulkan headers >= 1.4)
+#   GPU=metal  scripts/build_llama_server.sh # -DGGML_METAL=on
+#   EXTRA_CMAKE_ARGS="-DVulkan_INCLUDE_DIR=..." JOBS=4 PYTHON=.venv/bin/python ...
+# Prints the path of the binary as its last line of output.
+set -euo pipefail
+
+VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+GPU="${GPU:-cpu}"
+JOBS="${JOBS:-2}"
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  if [ -x "$here/.venv/bin/python" ]; then PYTHON="$here/.venv/bin/python"; else PYTHON=python3; fi
+fi
+CACHE_ROOT="${LIVECC_DESK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/livecc-desk}"
+DEST="$CACHE_ROOT/llama-server/$VERSION-$GPU"
+BIN="$DEST/bin/llama-server"
+
+if [ -x "$BIN" ] && [ -f "$DEST/.complete" ]; then
+  echo "llama-server $VERSION ($GPU) is cached: $BIN" >&2
+  echo "$BIN"
+  exit 0
+fi
+
+case "$GPU" in
+  cpu) gpu_flags=() ;;
+  cuda) gpu_flags=(-DGGML_CUDA=on) ;;
+  vulkan) gpu_flags=(-DGGML_VULKAN=on) ;;
+  metal) gpu_flags=(-DGGML_METAL=on) ;;
+  hip|rocm) gpu_flags=(-DGGML_HIP=on) ;;
+  *) echo "error: GPU=$GPU is not one of cpu, cuda, vulkan, metal, hip" >&2; exit 2 ;;
+esac
+
+for tool in cmake tar; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "error: '$tool' not found; it is needed to build llama-server" >&2; exit 1; }
+done
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/llama-server-build.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+start=$(date +%s)
+
+echo "Downloading the llama-cpp-python $VERSION source distribution..." >&2
+"$PYTHON" -m pip download --quiet --no-deps --no-binary :all: \
+  "llama-cpp-python==$VERSION" -d "$WORK/sdist" >&2
+tar -xzf "$WORK"/sdist/llama_cpp_python-"$VERSION".tar.gz -C "$WORK"
+SRC="$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp"
+[ -f "$SRC/tools/server/server.cpp" ] || { echo "error: no tools/server in $SRC" >&2; exit 1; }
+
+echo "Building llama-server ($GPU, -j$JOBS); the first build takes a few minutes..." >&2
+# shellcheck disable=SC2086
+cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release \
+  -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+  -DLLAMA_BUILD_SERVER=ON -DCMAKE_INSTALL_RPATH='$ORIGIN/../lib' -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON \
+  "${gpu_flags[@]}" ${EXTRA_CMAKE_ARGS:-} >&2
+cmake --build "$WORK/build" --config Release --target llama-server -j "$JOBS" >&2
+
+STAGE="$DEST.tmp.$$"
+rm -rf "$STAGE"
+mkdir -p "$STAGE/bin" "$STAGE/lib"
+cp "$WORK/build/bin/llama-server" "$STAGE/bin/"
+find "$WORK/build" \( -name '*.so' -o -name '*.so.*' -o -name '*.dylib' -o -name '*.dll' \) \
+  -exec cp -P {} "$STAGE/lib/" \; 2>/dev/null || true
+cp "$SRC/tools/server/README.md" "$STAGE/README-server.md" 2>/dev/null || true
+echo "llama-cpp-python $VERSION, backend $GPU, built $(date -u +%FT%TZ) in $(( $(date +%s) - start )) s" > "$STAGE/BUILD_INFO"
+touch "$STAGE/.complete"
+rm -rf "$DEST"
+mv "$STAGE" "$DEST"
+"$BIN" --version >&2 || true
+echo "Built in $(( $(date +%s) - start )) s: $BIN" >&2
+echo "$BIN"

@@ -1,0 +1,284 @@
+"""RemoteEngine against a real llama-server built from the pinned llama.cpp, with the tiny model.
+
+The server binary comes from ``scripts/build_llama_server.sh`` (cached under
+``~/.cache/livecc-desk/llama-server/``); the first build takes minutes. Without a
+compiler the tests skip with the reason, except under CI (``CI`` set), where a
+missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.engine import llama_runtime
+from models.engine.livecc_engine import EngineOptions, LiveCCEngine
+from models.engine.llama_runtime import RuntimeOptions
+from models.engine.llama_server import LlamaServerProcess, ServerSettings, find_llama_server, free_port
+from models.engine.prompt_cache_policy import PromptCachePolicy
+from models.engine.records import ChunkDone, Frame, VideoChunk
+from models.engine.remote import RemoteEngine, RemoteOptions
+from models.engine.streaming_policy import StreamingWindowSettings
+from models.engine.token_sampler import SamplingOptions
+from models.errors import ServerError, ServerModelError
+
+ROOT = Path(__file__).resolve().parents[3]
+N_CTX = 512
+WINDOW = StreamingWindowSettings(vision_chunks=64, text_tokens=96, reprime_vision_chunks=1)
+
+
+@pytest.fixture(scope="session")
+def server_binary() -> Path:
+    found = find_llama_server()
+    if found is not None:
+        return found
+    try:
+        out = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "build_llama_server.sh")],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=True,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        reason = f"llama-server could not be built: {exc}; {getattr(exc, 'stderr', '')[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def start(binary: Path, tmp: Path, model: Path, mmproj: Path | None, **kw) -> LlamaServerProcess:
+    settings = ServerSettings(
+        model=model, mmproj=mmproj, port=free_port(), n_ctx=N_CTX, n_gpu_layers=0, threads=2, **kw
+    )
+    return LlamaServerProcess(binary, settings, log_path=tmp / f"server-{settings.port}.log").wait_ready(60)
+
+
+@pytest.fixture(scope="module")
+def server(server_binary, tiny_model, tmp_path_factory):
+    with start(server_binary, tmp_path_factory.mktemp("server"), tiny_model.text_path, tiny_model.mmproj_path) as s:
+        yield s
+
+
+def frame(i: int, h: int = 84, w: int = 112) -> np.ndarray:
+    """A picture that changes with ``i``: a gradient and a box that moves."""
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(x * 2 + i * 37) % 256, (y * 3 + i * 11) % 256, ((x + y) * i) % 256], -1).astype(np.uint8)
+    r, c = (i * 7) % (h - 20), (i * 13) % (w - 20)
+    rgb[r : r + 20, c : c + 20] = (255 - 20 * (i % 12), 40 * (i % 6), 255)
+    return rgb
+
+
+def chunks(n: int) -> list[VideoChunk]:
+    """LiveCC chunks whose frame pairs repeat one picture (see test_greedy_parity)."""
+    out = [VideoChunk(0, tuple(Frame(t * 0.5, frame(t // 2)) for t in range(6)), 0.0, 3.0)]
+    for k in range(1, n):
+        t = 2.0 + k
+        pic = frame(k + 3)
+        out.append(VideoChunk(k, (Frame(t, pic), Frame(t + 0.5, pic)), t, t + 1.0))
+    return out
+
+
+def record_tokens(engine, method: str) -> list[list[int]]:
+    """Spy on the (token, text) generator of an engine: the generated ids, per turn."""
+    seen: list[list[int]] = []
+    real = getattr(engine, method)
+
+    def spy(*args, **kw):
+        seen.append([])
+        for token, text in real(*args, **kw):
+            seen[-1].append(token)
+            yield token, text
+
+    setattr(engine, method, spy)
+    return seen
+
+
+def test_greedy_parity_and_prompt_n_per_chunk(server, tiny_model, monkeypatch):
+    """The server path tokenizes the opening chunk's three pairs as three vision segments
+    (each t = 0), where LiveCCEngine writes one segment of three temporal groups; and it
+    sends one still picture per pair, which equals the local 2-frame patch only when
+    both frames are the same. The local engine is therefore run with mtmd's own
+    segmenting for the opening chunk, on pairs of equal frames: from there on every
+    generated token must be the same, through a re-prime."""
+    monkeypatch.setattr(llama_runtime.mtmd_cpp, "mtmd_decode_use_mrope", lambda ctx: False)
+    options = EngineOptions(runtime=RuntimeOptions(n_ctx=N_CTX, n_threads=2), sampling=SamplingOptions(greedy=True))
+    stream = chunks(16)
+    local = LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, options, policy=PromptCachePolicy(WINDOW))
+    try:
+        local_tokens = record_tokens(local, "_generate")
+        local_done = [local.process(c) for c in stream]
+        local_reprimes = local.reprime_count
+    finally:
+        local.close()
+    remote = RemoteEngine(RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW))
+    try:
+        assert remote.n_ctx == N_CTX
+        remote_tokens = record_tokens(remote, "_complete")
+        remote_done = [remote.process(c) for c in stream]
+        figures = list(remote.server_figures)
+    finally:
+        remote.close()
+
+    assert local_reprimes >= 1 and remote.reprime_count == local_reprimes
+    assert remote_tokens == local_tokens
+    assert [d.text for d in remote_done] == [d.text for d in local_done]
+    assert [d.stats.prompt_tokens for d in remote_done] == [d.stats.prompt_tokens for d in local_done]
+    assert any(any(t) for t in remote_tokens[1:]), "the tiny model said nothing: parity would prove little"
+
+    # O(new tokens): the server evaluated exactly each new turn, except when the prompt was rebuilt.
+    assert figures[0].prompt_n + figures[0].cache_n == figures[0].prompt_tokens
+    reprimed = [i for i, f in enumerate(figures) if f.reprimed]
+    assert len(reprimed) == local_reprimes
+    for i, f in enumerate(figures[1:], start=1):
+        if f.reprimed:
+            assert f.prompt_n > f.new_tokens
+        else:
+            assert f.prompt_n == f.new_tokens, (i, f)
+            assert f.cache_n == f.prompt_tokens - f.new_tokens
+
+
+def test_ask_answers_on_the_same_context(server):
+    with RemoteEngine(RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW)) as engine:
+        for c in chunks(3):
+            engine.process(c)
+        *deltas, done = list(engine.ask("What happened?", max_new_tokens=8))
+        assert done.text == "".join(d.text for d in deltas).strip()
+        assert engine.server_figures[-1].prompt_n == engine.server_figures[-1].new_tokens
+
+
+def test_nothing_listening_is_one_clear_error():
+    with pytest.raises(ServerError, match=r"Nothing is listening at http://127\.0\.0\.1:\d+ \(connection refused\)"):
+        RemoteEngine(RemoteOptions(url=f"http://127.0.0.1:{free_port()}", timeout_s=5))
+
+
+def test_a_url_that_is_not_a_llama_server(server):
+    with pytest.raises(ServerError, match="404.*is it a llama-server"):
+        RemoteEngine(RemoteOptions(url=server.url + "/not-here", timeout_s=5))
+    with pytest.raises(ServerError, match="not a server address"):
+        RemoteEngine(RemoteOptions(url="ftp://example"))
+
+
+def test_another_model_is_refused_before_any_frame(server, server_binary, tiny_model, tmp_path):
+    with pytest.raises(ServerModelError, match="serves tiny-qwen2vl, not livecc-7b"):
+        RemoteEngine(RemoteOptions(url=server.url, expected_model="/models/livecc-7b.gguf"))
+    with (
+        start(server_binary, tmp_path, tiny_model.text_path, None) as text_only,
+        pytest.raises(ServerModelError, match="without a vision projector"),
+    ):
+        RemoteEngine(RemoteOptions(url=text_only.url))
+
+
+def test_api_key(server_binary, tiny_model, tmp_path):
+    with start(server_binary, tmp_path, tiny_model.text_path, tiny_model.mmproj_path, api_key="s3cret") as keyed:
+        for key in (None, "wrong"):
+            with pytest.raises(ServerError, match=r"refused the API key \(401\)"):
+                RemoteEngine(RemoteOptions(url=keyed.url, api_key=key))
+        with RemoteEngine(RemoteOptions(url=keyed.url, api_key="s3cret", window=WINDOW)) as engine:
+            assert isinstance(engine.process(chunks(1)[0]), ChunkDone)
+
+
+def test_a_public_address_needs_an_api_key(tiny_model):
+    with pytest.raises(ServerError, match="without an API key"):
+        ServerSettings(model=tiny_model.text_path, mmproj=tiny_model.mmproj_path, host="0.0.0.0").check()
+    ServerSettings(model=tiny_model.text_path, mmproj=tiny_model.mmproj_path, host="0.0.0.0", api_key="k").check()
+
+
+def test_server_killed_between_chunks(server_binary, tiny_model, tmp_path):
+    proc = start(server_binary, tmp_path, tiny_model.text_path, tiny_model.mmproj_path)
+    try:
+        engine = RemoteEngine(RemoteOptions(url=proc.url, window=WINDOW, timeout_s=10))
+        stream = chunks(2)
+        engine.process(stream[0])
+        proc.process.kill()
+        proc.process.wait()
+        with pytest.raises(ServerError, match="connection refused|closed the connection"):
+            engine.process(stream[1])
+    finally:
+        proc.stop()
+
+
+class _CuttingProxy(http.server.ThreadingHTTPServer):
+    """Forwards to the real server, but cuts every /completion after its first event."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.split("://", 1)[1]
+        super().__init__(("127.0.0.1", 0), _CuttingHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _CuttingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _forward(self, method: str) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+        host, port = self.server.upstream.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request(method, self.path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if self.path == "/completion":
+            first = b""
+            while not first.startswith(b"data:"):
+                first = resp.readline()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(first + b"\n")
+            self.wfile.flush()
+            conn.close()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        data = resp.read()
+        self.send_response(resp.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    def do_GET(self) -> None:
+        self._forward("GET")
+
+    def do_POST(self) -> None:
+        self._forward("POST")
+
+
+def test_connection_lost_mid_stream(server):
+    proxy = _CuttingProxy(server.url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        engine = RemoteEngine(RemoteOptions(url=proxy.url, window=WINDOW, timeout_s=10))
+        with pytest.raises(ServerError, match="closed the connection mid-chunk") as err:
+            engine.process(chunks(1)[0])
+        assert "\n" not in str(err.value)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_stalled_connection_times_out():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts connections (the kernel does), never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(ServerError, match=r"did not answer within 0\.5 s"):
+            RemoteEngine(RemoteOptions(url=url, timeout_s=0.5))
+    finally:
+        listener.close()

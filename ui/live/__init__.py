@@ -1,0 +1,1 @@
+"""The Live tab: source and model pickers, preview, transcript, status line, overlay."""

@@ -1,0 +1,1 @@
+"""The Review tab: player, timeline, questions and exports of one recorded video."""

@@ -1,0 +1,119 @@
+"""The review timeline: commentary, marks, notes and Q&A in time order; a click seeks.
+
+A coach scans it like a match report: what the model said, where they marked
+something, what they asked. Lines arrive one by one while commentary is
+computed ahead, so each is inserted at its place (no full rebuild per second
+of video). The line under the playhead is highlighted as the video plays.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from app.review.session import QA, Commentary, Note, TimelineItem
+from app.timefmt import clock
+
+_ORDER = {Commentary: 0, Note: 1, QA: 2}
+_COLOURS = {Commentary: "#c9d1d9", Note: "#e3b341", QA: "#58a6ff"}
+
+
+def describe(item: TimelineItem) -> tuple[str, str]:
+    """The kind column and the text column of a line."""
+    if isinstance(item, Commentary):
+        return "Commentary", item.text
+    if isinstance(item, Note):
+        return ("Note", item.text) if item.text else ("Mark", "")
+    return "Q&A", f"Q: {item.question}\nA: {item.answer}"
+
+
+class TimelineList(QTreeWidget):
+    """Lines of the timeline; ``seekRequested(t)`` when one is clicked."""
+
+    seekRequested = Signal(float)
+    editRequested = Signal(str)  # an item id (double-click)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewTimeline")
+        self.setColumnCount(3)
+        self.setHeaderLabels(["Time", "", "Text"])
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(False)
+        self.setWordWrap(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self._keys: list[tuple[float, int, str]] = []  # sorted (time, kind order, id), one per row
+        self._spans: dict[str, tuple[float, float]] = {}
+        self.itemClicked.connect(lambda row, _col: self.seekRequested.emit(self._time_of(row)))
+        self.itemDoubleClicked.connect(lambda row, _col: self.editRequested.emit(row.data(0, Qt.ItemDataRole.UserRole)))
+
+    @staticmethod
+    def _key(item: TimelineItem) -> tuple[float, int, str]:
+        return (item.t, _ORDER[type(item)], item.id)
+
+    def _time_of(self, row: QTreeWidgetItem) -> float:
+        return self._spans[row.data(0, Qt.ItemDataRole.UserRole)][0]
+
+    def set_items(self, items: list[TimelineItem]) -> None:
+        self.clear()
+        self._keys, self._spans = [], {}
+        for item in items:
+            self.add_item(item)
+
+    def add_item(self, item: TimelineItem) -> None:
+        """Insert (or replace) the line of ``item`` at its place in time."""
+        if item.id in self._spans:
+            self.remove_item(item.id)
+        key = self._key(item)
+        index = bisect.bisect(self._keys, key)
+        self._keys.insert(index, key)
+        self._spans[item.id] = (item.t, item.t1 if isinstance(item, Commentary) else item.t)
+        kind, text = describe(item)
+        row = QTreeWidgetItem([clock(item.t), kind, text])
+        row.setData(0, Qt.ItemDataRole.UserRole, item.id)
+        row.setToolTip(2, text)
+        colour = QBrush(QColor(_COLOURS[type(item)]))
+        for column in range(3):
+            row.setForeground(column, colour)
+        self.insertTopLevelItem(index, row)
+
+    def remove_item(self, item_id: str) -> None:
+        index = self.index_of(item_id)
+        if index is None:
+            return
+        self.takeTopLevelItem(index)
+        del self._keys[index]
+        del self._spans[item_id]
+
+    def index_of(self, item_id: str) -> int | None:
+        span = self._spans.get(item_id)
+        if span is None:
+            return None
+        for index in range(bisect.bisect_left(self._keys, (span[0],)), len(self._keys)):
+            if self._keys[index][2] == item_id:
+                return index
+        return None
+
+    def row_ids(self) -> list[str]:
+        return [key[2] for key in self._keys]
+
+    def selected_id(self) -> str | None:
+        rows = self.selectedItems()
+        return rows[0].data(0, Qt.ItemDataRole.UserRole) if rows else None
+
+    def follow(self, t: float) -> None:
+        """Highlight the last line at or before ``t`` (the one being played)."""
+        index = bisect.bisect(self._keys, (t, 99, "")) - 1
+        if index < 0:
+            return
+        row = self.topLevelItem(index)
+        if row is not None and not row.isSelected():
+            self.setCurrentItem(row)
+            self.scrollToItem(row, QAbstractItemView.ScrollHint.EnsureVisible)

@@ -100,7 +100,8 @@ class GlobalHotkeys:
         if sys.platform == "darwin":
             return "Global hotkeys are not available on macOS yet: the shortcuts work while the app has the focus."
         if not os.environ.get("DISPLAY"):
-            return "Global hotkeys need X11 (this is not an X11 session): the shortcuts work while the app has the focus."
+            return ("Global hotkeys need X11 (this is not an X11 session): "
+                    "the shortcuts work while the app has the focus.")
         return None
 
     @property

@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--image-format", choices=("png", "jpeg"), default="png")
     args = ap.parse_args()
     binary = find_llama_server()
     if binary is None:
@@ -72,18 +73,27 @@ def main() -> None:
     local = LiveCCEngine(
         model.text_path,
         model.mmproj_path,
-        EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=0),
-                      sampling=sampling),
+        EngineOptions(
+            runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=0), sampling=sampling
+        ),
         policy=PromptCachePolicy(window),
     )
     local_times = run(local, chunks)
     local_reprimes = local.reprime_count
     local.close()
 
-    settings = ServerSettings(model=model.text_path, mmproj=model.mmproj_path, port=free_port(), n_ctx=args.n_ctx,
-                              n_gpu_layers=0, threads=args.threads)
+    settings = ServerSettings(
+        model=model.text_path,
+        mmproj=model.mmproj_path,
+        port=free_port(),
+        n_ctx=args.n_ctx,
+        n_gpu_layers=0,
+        threads=args.threads,
+    )
     with LlamaServerProcess(binary, settings, log_path=tmp / "server.log").wait_ready(120) as server:
-        remote = RemoteEngine(RemoteOptions(url=server.url, sampling=sampling, window=window))
+        remote = RemoteEngine(
+            RemoteOptions(url=server.url, sampling=sampling, window=window, image_format=args.image_format)
+        )
         remote_times = run(remote, chunks)
         figures = list(remote.server_figures)
         remote.close()
@@ -92,19 +102,33 @@ def main() -> None:
     loc = [local_times[i] for i in steady]
     rem = [remote_times[i] for i in steady]
     print(f"{len(chunks)} chunks of {w}x{h} video, n_ctx {args.n_ctx}, {args.threads} thread(s), tiny model, CPU")
-    print(f"local : median {statistics.median(loc) * 1000:6.1f} ms  p90 {percentile(loc, 0.9) * 1000:6.1f} ms"
-          f"  (re-primes {local_reprimes})")
-    print(f"remote: median {statistics.median(rem) * 1000:6.1f} ms  p90 {percentile(rem, 0.9) * 1000:6.1f} ms"
-          f"  (re-primes {sum(f.reprimed for f in figures)})")
+    print(
+        f"local : median {statistics.median(loc) * 1000:6.1f} ms  p90 {percentile(loc, 0.9) * 1000:6.1f} ms"
+        f"  (re-primes {local_reprimes})"
+    )
+    print(
+        f"remote: median {statistics.median(rem) * 1000:6.1f} ms  p90 {percentile(rem, 0.9) * 1000:6.1f} ms"
+        f"  (re-primes {sum(f.reprimed for f in figures)})"
+    )
     print(f"ratio remote/local (median per 1-s chunk): {statistics.median(rem) / statistics.median(loc):.2f}")
+    server_s = [(figures[i].prompt_ms + figures[i].predicted_ms) / 1000 for i in steady]
+    print(
+        f"remote: server's own prompt+predict time median {statistics.median(server_s) * 1000:6.1f} ms; "
+        f"the rest (encode, transfer, the server decoding every picture in the prompt) "
+        f"{(statistics.median(rem) - statistics.median(server_s)) * 1000:.1f} ms"
+    )
     exact = sum(figures[i].prompt_n == figures[i].new_tokens for i in steady)
-    print(f"server prompt_n == the new turn's tokens on {exact}/{len(steady)} steady chunks; "
-          f"new tokens per chunk: median {statistics.median(figures[i].new_tokens for i in steady):.0f}; "
-          f"prompt length up to {max(f.prompt_tokens for f in figures)} tokens")
+    print(
+        f"server prompt_n == the new turn's tokens on {exact}/{len(steady)} steady chunks; "
+        f"new tokens per chunk: median {statistics.median(figures[i].new_tokens for i in steady):.0f}; "
+        f"prompt length up to {max(f.prompt_tokens for f in figures)} tokens"
+    )
     for i in [j for j, f in enumerate(figures) if f.reprimed][:3]:
         f = figures[i]
-        print(f"re-prime at chunk {i}: prompt_n {f.prompt_n} (new turn {f.new_tokens}, cached {f.cache_n}), "
-              f"local {local_times[i] * 1000:.0f} ms, remote {remote_times[i] * 1000:.0f} ms")
+        print(
+            f"re-prime at chunk {i}: prompt_n {f.prompt_n} (new turn {f.new_tokens}, cached {f.cache_n}), "
+            f"local {local_times[i] * 1000:.0f} ms, remote {remote_times[i] * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ def verify_pair(name: str, text_path: Path, mmproj_path: Path, *, model: Install
                                 f"{expected_sha[:16]}…: damaged; download or convert it again"))
     if load:
         error = load_in_child(text_path, mmproj_path)
-        checks.append(Check("llama.cpp load", error is None, error or "loads; a generated clip gives finite embeddings and logits"))
+        checks.append(Check("llama.cpp load", error is None,
+                            error or "loads; a generated clip gives finite embeddings and logits"))
     return VerifyReport(name, tuple(checks))
 
 

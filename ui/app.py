@@ -48,6 +48,10 @@ def run_gui(argv: list[str] | None = None) -> int:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     apply_theme(app)
+    from app.log_file import start_log_file
+
+    log_path = start_log_file()  # Help › Open log; a read-only profile only loses the log
+    log.info("LiveCC Desk started (log: %s)", log_path)
     window = create_main_window()
     window.show()
     if window.settings.overlay.visible:

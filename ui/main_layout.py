@@ -5,7 +5,9 @@ so each file holds one idea: what the window contains, and what it does.
 
 Shortcuts: F5 or Ctrl+Enter start/stop, F8 shows the overlay, Ctrl+Shift+L
 toggles click-through, Ctrl+Shift+V voice, the platform's Preferences key the
-settings. They work while the app has focus (global hotkeys need per-OS code).
+settings, F1 the list of shortcuts (Help menu: ``ui/help_menu.py``). They work while
+the app has focus; the global hotkeys of Settings › Hotkeys (``app/hotkeys.py``)
+work while a game has it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.log_file import start_log_file
+from app.paths import data_dir
+from ui.help_menu import HelpMenu
 from ui.live.model_panel import ModelPanel
 from ui.live.preview import PreviewView
 from ui.live.source_picker import SourcePicker
@@ -145,4 +150,5 @@ class MainLayout:
         engine = menu.addMenu("&Engine")
         engine.addAction(self.start_action)
         engine.addAction("Restart engine", self.bridge.restart)
+        self.help = HelpMenu(self, data_dir, start_log_file)
 

@@ -13,19 +13,20 @@ moved to where commentary stopped, so Start resumes there.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
+from app.demo_files import NOISE_NOTICE, DemoFiles, demo_files, is_demo_model
 from app.engine.host import EngineState
 from app.engine.process import EngineDied, EngineFailed, Load, Loaded
+from app.hotkeys import GlobalHotkeys
 from app.pipeline.session import SessionEnded, export_transcript
 from app.settings import LoadResult, Settings, SettingsStore, engine_options, transcripts_folder
-from app.hotkeys import ACTIONS, GlobalHotkeys
 from app.sinks.live_outputs import LiveOutputs
-from app.sinks.obs import ObsState, ObsStatus
 from app.sinks.voice import Speaker
 from app.sources.live import LiveSource
 from app.sources.own_windows import OwnWindows
@@ -34,19 +35,25 @@ from models.engine.records import ChunkDone
 from models.errors import LiveCCError
 from ui.engine_bridge import EngineBridge
 from ui.live.capture_guard import CaptureGuard
+from ui.live.companions import LiveCompanions
 from ui.live.model_panel import ModelChoice
 from ui.live.overlay import OverlayWindow
 from ui.live.region_selector import RegionSelector
 from ui.main_layout import MainLayout
 from ui.settings_dialog import SettingsDialog
 
+log = logging.getLogger(__name__)
+TINY_LABEL = "Tiny test model (random: its words are noise)"
 
-class MainWindow(MainLayout, QMainWindow):
+
+class MainWindow(LiveCompanions, MainLayout, QMainWindow):
     """The app's window. ``bridge`` runs the engine; ``store`` keeps the settings."""
 
     speechProblem = Signal(str)
     obsStatus = Signal(object)  # ObsState, emitted from the OBS sink's thread
     hotkeyPressed = Signal(str)  # a global hotkey's action, emitted from the listener thread
+    demoReady = Signal(object)  # DemoFiles for "Try it now", from its worker thread
+    demoFailed = Signal(str)
 
     def __init__(self, store: SettingsStore, loaded: LoadResult, bridge: EngineBridge,
                  speaker_factory=Speaker) -> None:
@@ -57,6 +64,8 @@ class MainWindow(MainLayout, QMainWindow):
         self._speaker_factory = speaker_factory
         self.speaker: Speaker | None = None
         self._start_when_ready = False
+        self._banner_cause = ""  # what the shown banner is about, so it can go when that is gone
+        self._preparing_demo = False
         self._region_selector: RegionSelector | None = None
         self.review = None  # the ReviewView, built when the Review tab is first opened
         self._build()
@@ -102,6 +111,10 @@ class MainWindow(MainLayout, QMainWindow):
         br.sessionFinished.connect(self._session_finished)
         self.model_panel.loadRequested.connect(self.load_model)
         self.model_panel.restartRequested.connect(br.restart)
+        self.model_panel.tryRequested.connect(self.try_now)
+        self.model_panel.models.currentIndexChanged.connect(self._model_chosen)
+        self.demoReady.connect(self._demo_ready)
+        self.demoFailed.connect(self._demo_failed)
         self.source.drawRegionRequested.connect(self._draw_region)
         self.query.returnPressed.connect(self._query_changed)
         self.question.returnPressed.connect(self._ask)
@@ -113,7 +126,8 @@ class MainWindow(MainLayout, QMainWindow):
         m = self.settings.model
         if not m.model_path:
             return None
-        return ModelChoice(Path(m.model_path).stem, m.model_path, m.mmproj_path, m.catalog_id)
+        label = TINY_LABEL if is_demo_model(m.model_path) else Path(m.model_path).stem
+        return ModelChoice(label, m.model_path, m.mmproj_path, m.catalog_id)
 
     def load_model(self, choice: ModelChoice) -> None:
         self.settings = self.settings.replace("model", model_path=choice.text_path, mmproj_path=choice.mmproj_path,
@@ -168,6 +182,7 @@ class MainWindow(MainLayout, QMainWindow):
         self.start_action.setEnabled(state is not EngineState.LOADING or self.running)
 
     def _loaded(self, loaded: Loaded) -> None:
+        self.clear_banner("no_model", "load_failed", "engine_died")
         self.status.set_device(loaded.device, loaded.gpu)
         if self._start_when_ready:
             self._start_when_ready = False
@@ -175,7 +190,8 @@ class MainWindow(MainLayout, QMainWindow):
 
     def _engine_error(self, failed: EngineFailed) -> None:
         self._start_when_ready = False
-        self.show_banner(failed.message, "error", restart=failed.during == "load")
+        self.show_banner(failed.message, "error", restart=failed.during == "load",
+                         cause="load_failed" if failed.during == "load" else "")
         if failed.during == "load":
             self.status.set_state("The model could not be loaded", "error")
 
@@ -183,7 +199,7 @@ class MainWindow(MainLayout, QMainWindow):
         self._start_when_ready = False
         detail = f"\n{died.log_tail}" if died.log_tail else ""
         self.show_banner(f"The engine stopped: {died.reason}. The transcript is kept; "
-                         f"restart the engine to go on.{detail}", "error", restart=True)
+                         f"restart the engine to go on.{detail}", "error", restart=True, cause="engine_died")
         self.status.set_state("Engine stopped", "error")
 
     # -- running ----------------------------------------------------------------------
@@ -208,7 +224,8 @@ class MainWindow(MainLayout, QMainWindow):
             return
         if self.bridge.state is not EngineState.READY:
             if choice is None:
-                self.show_banner("Choose a model first: open a GGUF pair, or download one.", "warn")
+                self.show_banner("Choose a model first: open a GGUF pair, download one, or press Try it now "
+                                 "(a tiny test model, no download).", "warn", cause="no_model")
                 return
             self._start_when_ready = True
             if self.bridge.state is not EngineState.LOADING:
@@ -223,15 +240,14 @@ class MainWindow(MainLayout, QMainWindow):
             name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.source.current_kind}.jsonl"
             session = self.bridge.start_session(
                 source, query=self.query.text().strip() or self.settings.commentary.query,
-                transcript_path=folder / name, max_pixels=self.settings.model.max_pixels,
-                time_offset=self.transcript.end_time if source.is_live else 0.0)
+                transcript_path=folder / name, max_pixels=self.settings.model.max_pixels)
         except (LiveCCError, OSError) as exc:
             self.show_banner(str(exc), "error")
             return
         self.banner_box.hide()
         self.settings = self.settings.replace("capture", **self.source.to_settings(self.settings.capture))
         self.save_settings()
-        self.transcript.add_note(f"— {dt.datetime.now():%H:%M:%S} · {self.source.describe()} —")
+        self.transcript.begin_session(f"— {dt.datetime.now():%H:%M:%S} · {self.source.describe()} —")
         self.status.reset_stats()
         self.status.set_state(f"● Live · {self.source.describe()}" if source.is_live
                               else f"● Commentating {self.source.describe()}", "live")
@@ -257,8 +273,9 @@ class MainWindow(MainLayout, QMainWindow):
         self.preview.set_idle()
         if ended.reason in ("source_failed", "error"):
             self.show_banner(ended.message, "error")
-        if ended.reason == "engine_died" and self.source.current_kind == "file" and self.transcript.chunks:
-            self.source.start_at.setValue(self.transcript.end_time)
+        resume_at = self.transcript.session_position  # None: this session finished no second
+        if ended.reason == "engine_died" and self.source.current_kind == "file" and resume_at is not None:
+            self.source.start_at.setValue(resume_at)
         saved = f" · transcript saved: {ended.transcript_path.name}" if ended.transcript_path else ""
         kind = "error" if ended.reason in ("source_failed", "error", "engine_died") else "idle"
         self.status.set_state(f"{ended.message}{saved}", kind)
@@ -294,51 +311,7 @@ class MainWindow(MainLayout, QMainWindow):
         elif question:
             self.status.showMessage("Load a model first to ask questions.", 4000)
 
-    # -- overlay, voice, settings ------------------------------------------------------------
-
-    def set_overlay_visible(self, visible: bool) -> None:
-        """Switch the overlay on or off; on, it shows as soon as there is commentary."""
-        self.overlay_action.setChecked(visible)
-        if visible and not self.overlay.wanted:
-            screen = self.screen() or self.overlay.screen()
-            self.overlay.place_on(screen, self.settings.overlay.positions, avoid=self.frameGeometry())
-        self.overlay.set_wanted(visible)
-        self.settings = self.settings.replace("overlay", visible=visible)
-
-    def reset_overlay_position(self) -> None:
-        self.overlay.reset_position(avoid=self.frameGeometry())
-
-    def _overlay_moved(self, screen_name: str, geometry: tuple) -> None:
-        positions = dict(self.settings.overlay.positions)
-        positions[screen_name] = tuple(geometry)
-        self.settings = self.settings.replace("overlay", positions=positions)
-
-    def _set_click_through_from_overlay(self, on: bool) -> None:
-        self.click_through_action.setChecked(on)  # setChecked does not trigger the action
-        self.settings = self.settings.replace("overlay", click_through=on)
-
-    def _set_click_through(self, on: bool) -> None:
-        if self.overlay.click_through != on:
-            self.overlay.set_click_through(on, emit=False)
-        self.settings = self.settings.replace("overlay", click_through=on)
-
-    def _set_voice(self, on: bool) -> None:
-        self.settings = self.settings.replace("voice", enabled=on)
-        if on and self.speaker is not None and self.speaker.available is False:
-            self.speaker.close()  # it gave up (no device): switching Voice on again tries afresh
-            self.speaker = None
-        if on and self.speaker is None:
-            v = self.settings.voice
-            self.speaker = self._speaker_factory(self.speechProblem.emit, rate=v.rate, volume=v.volume,
-                                                 voice_id=v.voice_id, max_delay_s=v.max_delay_s,
-                                                 output_device=v.output_device)
-        elif not on and self.speaker is not None:
-            self.speaker.clear()
-
-    def _speech_problem(self, text: str) -> None:
-        self.show_banner(text, "warn")
-        self.voice_action.setChecked(False)
-        self.settings = self.settings.replace("voice", enabled=False)
+    # -- settings ------------------------------------------------------------------------
 
     def open_settings(self) -> None:
         voices = [(v.id, v.name) for v in self.speaker.voices()] if self.speaker is not None else []
@@ -366,31 +339,6 @@ class MainWindow(MainLayout, QMainWindow):
             self._set_voice(v.enabled)
         self.save_settings()
 
-    # -- outputs for OBS --------------------------------------------------------------------
-
-    def _start_outputs(self) -> None:
-        """(Re)start the outputs switched on in Settings › OBS; a problem is one banner line."""
-        if self.outputs is not None:
-            self.outputs.close()
-            self.outputs = None
-        self.obs_label.hide()
-        try:
-            outputs = LiveOutputs(self.settings.obs, self.settings.overlay, on_obs_status=self.obsStatus.emit)
-        except LiveCCError as exc:
-            self.show_banner(str(exc), "error")
-            return
-        self.outputs = outputs if outputs.active else None
-        if outputs.server is not None:
-            self.status.showMessage(f"Overlay page for OBS: {outputs.server.url}", 8000)
-
-    def _show_obs_status(self, state: ObsState) -> None:
-        if state.status is ObsStatus.STOPPED or self.outputs is None or self.outputs.obs is None:
-            self.obs_label.hide()
-            return
-        self.obs_label.setText(f"OBS: {state.status.value}")
-        self.obs_label.setToolTip(state.message)
-        self.obs_label.show()
-
     def save_settings(self) -> None:
         try:
             self.store.save(self.settings)
@@ -399,12 +347,64 @@ class MainWindow(MainLayout, QMainWindow):
 
     # -- misc ------------------------------------------------------------------------------
 
-    def show_banner(self, text: str, level: str = "warn", restart: bool = False) -> None:
+    def show_banner(self, text: str, level: str = "warn", restart: bool = False, cause: str = "") -> None:
+        """Show ``text`` above the preview; ``cause`` names what it is about, for :meth:`clear_banner`."""
+        (log.error if level == "error" else log.warning)("banner: %s", text)
+        self._banner_cause = cause
         self.banner.setText(text)
         self.banner_box.setProperty("level", level)
         self.banner_box.style().polish(self.banner_box)
         self.banner_restart.setVisible(restart)
         self.banner_box.show()
+
+    def clear_banner(self, *causes: str) -> None:
+        """Hide the banner if it is about one of ``causes`` (its cause is gone)."""
+        if self._banner_cause and self._banner_cause in causes:
+            self._banner_cause = ""
+            self.banner_box.hide()
+
+    def _model_chosen(self) -> None:
+        if self.model_panel.current() is not None:
+            self.clear_banner("no_model")
+
+    # -- try it now ------------------------------------------------------------------------
+
+    def try_now(self) -> None:
+        """Make the tiny model and a sample clip (a worker thread), then load them and commentate the clip."""
+        if self.running or self._preparing_demo:
+            return
+        self._preparing_demo = True
+        self.model_panel.try_button.setEnabled(False)
+        self.status.set_state("Making a tiny test model and a sample clip…", "busy")
+
+        def work() -> None:
+            try:
+                files = demo_files()
+            except Exception as exc:  # a full disk or a read-only cache: said in a banner
+                log.exception("Try it now failed")
+                self.demoFailed.emit(str(exc) or type(exc).__name__)
+            else:
+                self.demoReady.emit(files)
+
+        threading.Thread(target=work, name="try-it-now", daemon=True).start()
+
+    def _demo_ready(self, files: DemoFiles) -> None:
+        self._preparing_demo = False
+        self.model_panel.try_button.setEnabled(True)
+        self.model_panel.select(ModelChoice(TINY_LABEL, str(files.text_path), str(files.mmproj_path)))
+        self.source.set_kind("file")
+        self.source.file_path.setText(str(files.clip))
+        self.source.start_at.setValue(0.0)
+        self.transcript.add_note(f"{NOISE_NOTICE} For real commentary, pick LiveCC under the model list "
+                                 "and press Download.")
+        self.start()
+
+    def _demo_failed(self, message: str) -> None:
+        self._preparing_demo = False
+        self.model_panel.try_button.setEnabled(True)
+        self.status.set_state("Try it now failed", "error")
+        self.show_banner(f"The tiny test model could not be made: {message}. Check that the cache folder "
+                         "has space and can be written, then press Try it now again.", "error")
 
     def _draw_region(self) -> None:
         self._region_selector = RegionSelector(self)
@@ -440,28 +440,6 @@ class MainWindow(MainLayout, QMainWindow):
         self.overlay.clear()
         if self.outputs is not None:
             self.outputs.clear()
-
-    # -- global hotkeys ----------------------------------------------------------------------
-
-    def _start_hotkeys(self) -> None:
-        """(Re)register the global hotkeys of Settings › Hotkeys; keys taken elsewhere are one banner."""
-        if self.hotkeys is not None:
-            self.hotkeys.stop()
-            self.hotkeys = None
-        h = self.settings.hotkeys
-        # Only where the OS routes keys through a grab we can make: X11 (xcb) and Windows.
-        if not h.enabled or QGuiApplication.platformName() not in ("xcb", "windows"):
-            return
-        self.hotkeys = GlobalHotkeys({name: getattr(h, name) for name in ACTIONS}, self.hotkeyPressed.emit)
-        self.hotkeys.start()
-        if self.hotkeys.problems:
-            self.show_banner("Global hotkeys: " + "; ".join(self.hotkeys.problems), "warn")
-
-    def _hotkey(self, name: str) -> None:
-        action = {"start_stop": self.start_action, "overlay": self.overlay_action,
-                  "click_through": self.click_through_action, "voice": self.voice_action}[name]
-        if action.isEnabled():
-            action.trigger()
 
     def closeEvent(self, event) -> None:
         if self.hotkeys is not None:

@@ -41,28 +41,38 @@ TABS = (("model", "Engine"), ("commentary", "Commentary"), ("context", "Long str
         ("hotkeys", "Hotkeys"))
 
 LABELS = {
-    "n_ctx": ("Context size (tokens)", "KV cache size; sizes the windows on the Long streams tab"),
-    "n_gpu_layers": ("GPU layers", "Auto offloads as many layers as fit the GPU's free memory; "
-                                   "-1 every layer, 0 runs on the CPU only"),
-    "n_threads": ("CPU threads", f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to capture, the window "
-                                 "and other programs (llama.cpp slows sharply when it has to share a core); "
-                                 "the command line's --threads 0 is the same rule"),
-    "max_pixels": ("Pixels per frame",
-                   f"Frames are resized to at most this many pixels (LiveCC: {defaults.MAX_PIXELS})"),
-    "greedy": ("Greedy decoding", "Always take the most likely word (reproducible)"),
-    "temperature": ("Temperature", "Higher is more varied"),
-    "seed": ("Seed", "Sampling seed"),
-    "repetition_penalty": ("Repetition penalty", f"LiveCC uses {defaults.REPETITION_PENALTY}"),
-    "talk_more": ("Talk more", "Suppress silence unless the model is sure"),
-    "talk_more_base": ("Talk more: base", "Silence allowed only above this probability"),
-    "talk_more_step": ("Talk more: step", "Added per generated word"),
-    "max_new_tokens": ("Words per second (tokens)",
-                       f"Most tokens per 1-second chunk (LiveCC: {defaults.MAX_NEW_TOKENS})"),
-    "font_family": ("Font", ""), "font_size": ("Size", ""), "bold": ("Bold", ""),
+    "n_ctx": ("Model memory (tokens)", "How much the model can keep in mind at once (its context, in tokens of "
+                                      "about ¾ of a word); more uses more memory. Sizes the windows on the Long "
+                                      "streams tab"),
+    "n_gpu_layers": ("Model layers on the GPU", "Auto offloads as many layers as fit the GPU's free memory; "
+                                                "-1 every layer, 0 runs on the CPU only"),
+    "n_threads": ("CPU cores to use (threads)", f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to "
+                                                "capture, the window and other programs (llama.cpp slows sharply "
+                                                "when it has to share a core); the command line's --threads 0 is "
+                                                "the same rule"),
+    "max_pixels": ("Picture detail (most pixels per frame)",
+                   "Each frame is shrunk to at most this many pixels before the model sees it; more detail is "
+                   f"slower (LiveCC: {defaults.MAX_PIXELS} = about 640×470)"),
+    "greedy": ("Same words every run (greedy)", "Always take the most likely word: the same video gives the same "
+                                                "commentary"),
+    "temperature": ("Variety (temperature)", "Higher gives more varied, less predictable words"),
+    "seed": ("Random seed (number)", "The same seed and settings give the same commentary"),
+    "repetition_penalty": ("Avoid repeating words (penalty)", f"Above 1 discourages saying the same words again; "
+                                                                f"LiveCC uses {defaults.REPETITION_PENALTY}"),
+    "talk_more": ("Talk more", "Speak more often: stay silent only when the model is sure there is nothing to say"),
+    "talk_more_base": ("Talk more: silence needs at least (probability 0–1)",
+                       "Silence is allowed only when the model is at least this sure of it"),
+    "talk_more_step": ("Talk more: rise per word (probability)", "Added to the above for each word already said in "
+                                                                    "that second, so long lines end sooner"),
+    "max_new_tokens": ("Most words per second (tokens)",
+                       "The longest the model may speak about each second of video, in tokens (a token is a "
+                       f"word or part of one); LiveCC uses {defaults.MAX_NEW_TOKENS}"),
+    "font_family": ("Font", ""), "font_size": ("Text size (pt)", ""), "bold": ("Bold", ""),
     "text_color": ("Text colour", ""), "outline_color": ("Outline colour", ""),
-    "outline_width": ("Outline width", "0 for none"), "shadow": ("Drop shadow", ""),
-    "background_color": ("Box colour", ""), "background_opacity": ("Box opacity", "0 is invisible"),
-    "lines": ("Lines", "Most lines shown"), "fade_after_s": ("Fade after (s)", "0 never fades"),
+    "outline_width": ("Outline width (px)", "0 for none"), "shadow": ("Drop shadow", ""),
+    "background_color": ("Box colour", ""), "background_opacity": ("Box opacity (0–1)", "0 is invisible, 1 solid"),
+    "lines": ("Lines shown", "Most lines of commentary on screen at once"),
+    "fade_after_s": ("Fade after (seconds)", "0 never fades"),
     "show_silence": ("Show silence as …", ""), "click_through": ("Click-through", "The mouse goes to the window below"),
     "hotkeys.enabled": ("Global hotkeys", "Keys that work while another program (the game) has the focus: "
                                           "X11 and Windows; on macOS and Wayland only inside the app"),
@@ -72,14 +82,16 @@ LABELS = {
     "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""),
     "output_device": ("Output device", "Where speech is played (Linux); pick the device OBS captures or a virtual "
                       "cable. Windows and macOS use the system's default output."), "rate": ("Rate (words/min)", ""),
-    "volume": ("Volume", ""), "max_delay_s": ("Skip phrases older than (s)", "Keeps speech close to the picture"),
+    "volume": ("Volume (0–1)", ""),
+    "max_delay_s": ("Skip phrases older than (seconds)", "Keeps speech close to the picture"),
     "policy": ("Keep in context", "What stays when the context is full"),
-    "vision_window_s": ("Frames kept (s)", "Seconds of video whose frames stay in the context"),
-    "text_window_tokens": ("Commentary kept (tokens)", "Recent commentary kept after its frames go"),
-    "reprime_vision_s": ("Frames re-read on rebuild (s)",
+    "vision_window_s": ("Video remembered (seconds)", "How many of the last seconds of video the model still sees"),
+    "text_window_tokens": ("Commentary remembered (tokens)", "How much of its own recent commentary the model keeps "
+                                                                 "after the frames go, so it does not repeat itself"),
+    "reprime_vision_s": ("Video re-read on a rebuild (seconds)",
                          "When positions near the trained range, everything after the instructions is rebuilt; "
                          "this many seconds of frames are encoded again (more is slower)"),
-    "capture_fps": ("Capture rate (fps)", "Grabs per second for screen, window and webcam"),
+    "capture_fps": ("Capture rate (frames per second)", "Pictures grabbed per second from a screen, window or webcam"),
     "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),
     "overlay_server": ("Browser-source page", "Serve the commentary as a web page for OBS's Browser Source"),
     "overlay_port": ("Page port", f"The page's TCP port (default {OVERLAY_DEFAULT_PORT})"),

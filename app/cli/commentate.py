@@ -139,6 +139,7 @@ def _load_engine(args) -> Engine:
 
         engine = RemoteEngine(RemoteOptions(
             url=args.server, api_key=api_key_from(args), timeout_s=args.server_timeout,
+            reconnect_s=args.server_timeout,  # a restarted server: wait for it, send the prompt again, go on
             expected_model=str(args.model) if args.model else None, sampling=options.sampling,
             max_new_tokens=options.max_new_tokens, answer_max_tokens=options.answer_max_tokens,
         ), query=settings.commentary.query)
@@ -190,6 +191,10 @@ def _commentate(engine: Engine, job: Job, source: FileSource, args, progress,
         progress.clear()
         print(f"wrote {result.path} ({result.frames} frames, {result.duration:.1f} s, audio: {result.audio})",
               file=sys.stderr)
+    written = [p for p in (job.outputs.srt, job.outputs.vtt, job.outputs.jsonl, job.mp4)
+               if p is not None and p.exists()]
+    print("wrote: " + (", ".join(str(p) for p in written) if written else "no files (add --srt, --vtt or --jsonl)"),
+          file=sys.stderr)
 
 
 def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
@@ -202,6 +207,10 @@ def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
     if not videos:
         raise VideoOpenError("No video to commentate: the folders given hold no video files.")
     jobs = plan_jobs(videos, args.out_dir, formats, export_mp4)
+    if getattr(args, "jobs", 1) > 1:  # several videos at once on a server (--server URL --jobs N)
+        from app.cli.parallel_batch import run_parallel_batch
+
+        return run_parallel_batch(jobs, args, args.jobs, _load_engine)
     live = start_stream_outputs(args)
     try:
         engine = _load_engine(args)  # model problems stop the batch: they are not one video's fault
@@ -245,27 +254,24 @@ def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
 def run_demo(args) -> int:
     """Make the tiny model and a clip, then commentate it: proves the whole path works."""
     from app.cli.main import build_parser
+    from app.demo_files import CLIP_SECONDS, demo_files
     from app.paths import cache_dir
-    from app.sources.synthetic import write_test_video
-    from models.tiny_model import make_tiny_model
 
     folder = Path(args.dir or cache_dir()) / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    tiny = make_tiny_model(folder / "tiny-model")
-    clip = folder / "demo-clip.mp4"
-    if not clip.exists():
-        write_test_video(clip, seconds=8)
-    print("LiveCC Desk demo: a generated 8-second clip, commentated by a TINY RANDOM model.\n"
+    files = demo_files(folder)
+    clip = files.clip
+    print(f"LiveCC Desk demo: a generated {CLIP_SECONDS}-second clip, commentated by a TINY RANDOM model.\n"
           "The words are noise; everything else (frames, protocol, llama.cpp, subtitles) is real.\n",
           file=sys.stderr)
     cargs = build_parser().parse_args([
-        "commentate", str(clip), "--model", str(tiny.text_path), "--mmproj", str(tiny.mmproj_path),
+        "commentate", str(clip), "--model", str(files.text_path), "--mmproj", str(files.mmproj_path),
         "--greedy", "--srt", str(folder / "demo-clip.srt"), "--jsonl", str(folder / "demo-clip.jsonl"),
     ])
     (folder / "demo-clip.jsonl").unlink(missing_ok=True)
     rc = run_commentate(cargs)
-    print(f"\nSubtitles: {folder / 'demo-clip.srt'}\n"
-          "To use the real model, get a LiveCC-7B GGUF and its mmproj (see README.md, 'Getting a model'), then:\n"
-          "  livecc-desk commentate VIDEO --model LiveCC-7B-Instruct-Q4_K_M.gguf "
-          "--mmproj LiveCC-7B-Instruct-mmproj-f16.gguf --srt out.srt", file=sys.stderr)
+    print("\nTo use the real model (a ~16.6 GB download, converted on this machine):\n"
+          "  livecc-desk models download livecc-7b-instruct\n"
+          "  livecc-desk commentate VIDEO --model livecc-7b-instruct --srt out.srt\n"
+          "`livecc-desk models list` shows the models installed; `livecc-desk --help` lists every command.",
+          file=sys.stderr)
     return rc

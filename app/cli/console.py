@@ -16,6 +16,11 @@ from app.timefmt import clock
 from models.engine.records import ChunkDone, ChunkStarted, CommentaryDelta
 
 
+def one_line(text: str) -> str:
+    """A delta as it can be printed on the chunk's one line: the model's line breaks become spaces."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
 class CommentaryPrinter:
     """Prints ``[t0-t1s] text`` per non-silent chunk."""
 
@@ -31,14 +36,14 @@ class CommentaryPrinter:
                 before_write()
                 self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s]")
                 self._open = True
-            self.out.write(event.text)
+            self.out.write(one_line(event.text))
             self.out.flush()
         elif isinstance(event, ChunkDone):
             if self._open:
                 self.out.write("\n")
                 self._open = False
             elif not self.live and (event.text or self.show_silence):
-                self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s] {event.text.strip() or '...'}\n")
+                self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s] {' '.join(event.text.split()) or '...'}\n")
             elif self.live and self.show_silence and not event.text:
                 before_write()
                 self.out.write(f"[{event.t0:7.1f}-{event.t1:7.1f}s] ...\n")

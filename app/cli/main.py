@@ -1,8 +1,10 @@
 """``livecc-desk``: the one console entry point.
 
-With no arguments it opens the desktop application. The subcommands run headless:
+With no arguments it opens the desktop application; where there is no display
+(a server, an SSH session) it runs the demo instead and says how to open the
+window. The subcommands run headless:
 
-  livecc-desk commentate VIDEO --model M.gguf --mmproj P.gguf [options]
+  livecc-desk commentate VIDEO [--model NAME] [options]   (or --model M.gguf --mmproj P.gguf)
   livecc-desk models list | download | convert | verify | remove | add-local | make-tiny
   livecc-desk demo
 
@@ -63,10 +65,13 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     """The engine's flags; defaults come from ``models.engine.defaults`` (see :func:`settings_from_args`)."""
     d = defaults
     side = d.MAX_PIXELS // (d.PIXEL_FACTOR * d.PIXEL_FACTOR)
-    p.add_argument("--model", default=None, type=Path,
-                   help="language model GGUF (LiveCC / Qwen2-VL); required unless --server is given")
-    p.add_argument("--mmproj", default=None, type=Path,
-                   help="vision projector GGUF published with the model; required unless --server is given")
+    p.add_argument("--model", default=None, type=Path, metavar="NAME|M.gguf",
+                   help="an installed model's name (`livecc-desk models list`) or a language model GGUF; "
+                        "may be left out when exactly one model is installed")
+    p.add_argument("--mmproj", default=None, type=Path, metavar="P.gguf",
+                   help="vision projector GGUF; needed only when --model is a GGUF file no installed model owns")
+    p.add_argument("--models-dir", type=Path, default=None,
+                   help="models folder for --model NAME (default: $LIVECC_DESK_MODELS or the user data folder)")
     p.add_argument("--query", default=None, help="what to commentate, in your words (default: describe the video)")
     p.add_argument("--n-ctx", type=_setting(ModelSettings, "n_ctx"), default=d.N_CTX, help=f"context size in tokens (default {d.N_CTX})")
     p.add_argument("--n-gpu-layers", type=_setting(ModelSettings, "n_gpu_layers"), default=None,
@@ -161,7 +166,9 @@ def _add_stream_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="livecc-desk", description="Live commentary on video with LiveCC.")
+    parser = _Parser(prog="livecc-desk", description=(
+        "Live commentary on video with LiveCC. Run with no arguments to open the desktop app (without a "
+        "display, that runs the demo instead); the commands below run without a window."))
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: llama.cpp too)")
     parser.add_argument("--self-test", action="store_true",
                         help="check this installation headless (llama.cpp, a tiny model, capture, voice, Qt) and exit")
@@ -193,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--api-key-env", default=None, metavar="VAR", help="read the server's API key from this variable")
     c.add_argument("--server-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="most seconds to wait for the server at each step (default 120)")
+    c.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="with --server and several videos: commentate N at once (serve with --parallel N)")
 
     from app.cli.models import add_models_commands
 
@@ -217,10 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         if _no_display():
-            print("error: no display found, and the LiveCC Desk window needs one. Run it in a desktop "
-                  "session, or use it headless: livecc-desk commentate VIDEO ... (livecc-desk --help).",
-                  file=sys.stderr)
-            return EXIT_INPUT_ERROR
+            return _demo_without_display()
         from ui.app import run_gui
 
         return run_gui([sys.argv[0]])
@@ -243,8 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "commentate":
             from app.cli.commentate import run_commentate
 
-            if not args.server and (args.model is None or args.mmproj is None):
-                parser.error("commentate needs --model and --mmproj (or --server URL)")
+            if not args.server:
+                from app.cli.model_choice import choose_model
+
+                args.model, args.mmproj = choose_model(args.model, args.mmproj, args.models_dir)
+            if args.jobs != 1 and not args.server or args.jobs < 1:
+                parser.error("--jobs N needs --server URL (one model in this process runs one video at a time)")
 
             return run_commentate(args)
         if args.command == "serve":
@@ -267,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     parser.error(f"unknown command {args.command}")
     return EXIT_INPUT_ERROR
+
+
+def _demo_without_display() -> int:
+    """What ``livecc-desk`` (and ``make run``) does where no window can open: the demo, and how to get the window."""
+    print("No display found, so the desktop app cannot open here: running `livecc-desk demo` instead.\n"
+          "To open the window, run `livecc-desk` (or `make run`) in a desktop session, or over SSH with X "
+          "forwarding (ssh -X). Headless use: livecc-desk --help.\n", file=sys.stderr)
+    return main(["demo"])
 
 
 def _no_display() -> bool:

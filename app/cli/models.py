@@ -124,6 +124,9 @@ def _list(args: argparse.Namespace) -> int:
         out.write("  (none yet: `livecc-desk models download livecc-7b-instruct`)\n")
     rows: list[tuple[str, ...]] = [(m.name, m.quant, human_bytes(m.size_bytes), m.source) for m in installed]
     _table(out, ("NAME", "QUANT", "SIZE", "SOURCE"), rows)
+    if installed:
+        hint = " (the only one installed: --model may be left out)" if len(installed) == 1 else ""
+        out.write(f"  Use a NAME: livecc-desk commentate VIDEO --model {installed[0].name}{hint}\n")
     out.write("\nAvailable:\n")
     rows = []  # reused for the catalog table
     for e in catalog.entries:
@@ -144,7 +147,8 @@ def _list(args: argparse.Namespace) -> int:
     for problem in catalog.problems:
         out.write(f"\nwarning: {problem}\n")
     if catalog.user_file is not None and not catalog.problems:
-        out.write(f"\nAdd GGUF repositories you trust to {catalog.user_file} (see the README).\n")
+        out.write(f"\nAdd GGUF repositories you trust to {catalog.user_file} (the format: the user guide's "
+                  "'Getting the real model', Help › User guide in the app).\n")
     return EXIT_OK
 
 
@@ -273,8 +277,9 @@ def _device_line() -> str:
     from models.gpu_layers import backend_supports_gpu, detect_vram
 
     if not backend_supports_gpu():
-        return ("Device: CPU only (this llama-cpp-python build has no GPU backend; the README says how to "
-                "install a CUDA, Metal or Vulkan build).")
+        return ("Device: CPU only (this llama-cpp-python build has no GPU backend; for an NVIDIA GPU: "
+                "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
+                "or -DGGML_METAL=on / -DGGML_VULKAN=on).")
     vram = detect_vram()
     if vram is None:
         return "Device: GPU offload available (GPU memory unknown; all layers are offloaded by default)."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -107,7 +108,8 @@ def run_serve(args: argparse.Namespace) -> int:
     server = LlamaServerProcess(binary, settings, log_path=log_path)
     try:
         server.wait_ready(timeout_s=600)
-        url = settings.url if args.host in ("127.0.0.1", "localhost", "::1") else f"http://{args.host}:{port}"
+        public = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+        url = settings.url if args.host in ("127.0.0.1", "localhost", "::1") else f"http://{public}:{port}"
         print(describe(url, settings.api_key), flush=True)
         while server.process.poll() is None:
             time.sleep(0.5)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.atomic_files import create_temp, os_failure, resolve_output
-from app.errors import OutputError
 from app.pipeline.chunking import LiveCCChunker
 from app.pipeline.sampling import FrameSampler
 from app.sinks.subtitles import Cue, CueBuilder, write_srt, write_vtt

@@ -1,7 +1,8 @@
 """The LiveCC engine: what callers may use.
 
 ``Engine`` is the interface every consumer is typed against; ``LiveCCEngine``
-implements it on llama.cpp in this process. ``EngineOptions`` gathers the
+implements it on llama.cpp in this process, ``RemoteEngine`` on a llama-server
+(``RemoteOptions``). ``EngineOptions`` gathers the
 runtime, sampling and context options (their defaults live in
 :mod:`models.engine.defaults`). The records are what flows in and out.
 
@@ -18,6 +19,8 @@ _HOMES = {
     "Engine": "models.engine.protocol",
     "EngineInfo": "models.engine.protocol",
     "LiveCCEngine": "models.engine.livecc_engine",
+    "RemoteEngine": "models.engine.remote",
+    "RemoteOptions": "models.engine.remote",
     "EngineOptions": "models.engine.livecc_engine",
     "RuntimeOptions": "models.engine.llama_runtime",
     "SamplingOptions": "models.engine.token_sampler",
@@ -49,6 +52,8 @@ __all__ = [
     "EngineOptions",
     "Frame",
     "LiveCCEngine",
+    "RemoteEngine",
+    "RemoteOptions",
     "RuntimeOptions",
     "SamplingOptions",
     "VideoChunk",
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
         Frame,
         VideoChunk,
     )
+    from models.engine.remote import RemoteEngine, RemoteOptions
     from models.engine.streaming_policy import ContextOptions
     from models.engine.token_sampler import SamplingOptions
 

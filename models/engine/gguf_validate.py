@@ -274,12 +274,12 @@ def check_qwen2vl_text(reader, path: str | os.PathLike, arch: str = "qwen2vl") -
     tokenizer falls back on is missing. Those are checked here.
     """
     path = Path(path)
-    counts = {}
+    counts: dict[str, int] = {}
     for key, (low, high) in _TEXT_COUNTS.items():
         value = _field(reader, f"{arch}.{key}", path, _U32, key != "attention.head_count_kv")
         if value is not None and (not isinstance(value, int) or not low <= value <= high):
             raise _text_damaged(path, f"{arch}.{key} is {value!r}")
-        counts[key] = value
+        counts[key] = value or 0  # 0: an optional key left out
     embd, heads = counts["embedding_length"], counts["attention.head_count"]
     kv_heads = counts["attention.head_count_kv"] or heads
     if embd % heads or heads % kv_heads:

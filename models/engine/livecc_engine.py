@@ -106,7 +106,7 @@ class LiveCCEngine:
     def close(self) -> None:
         self.runtime.close()
 
-    def __enter__(self) -> "LiveCCEngine":
+    def __enter__(self) -> LiveCCEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

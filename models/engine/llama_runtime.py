@@ -257,7 +257,7 @@ class LlamaMtmdRuntime:
             llama_cpp.llama_model_free(self._model)
         self._model = self._ctx = self._mtmd = self._batch = None
 
-    def __enter__(self) -> "LlamaMtmdRuntime":
+    def __enter__(self) -> LlamaMtmdRuntime:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models.engine.context import ContextLedger, RePrimePlan, RoomRequest, Span, Turn, too_small
-from models.engine.streaming_policy import StreamingWindowPolicy
+from models.engine.streaming_policy import StreamingWindowPolicy, _rebuilt_text_cells
 
 
 class PromptCachePolicy(StreamingWindowPolicy):
@@ -47,4 +47,14 @@ class PromptCachePolicy(StreamingWindowPolicy):
             return None
         # The streaming policy chooses what a rebuild keeps once positions pass its limit;
         # here the trigger is the cache being full, so hand it a request past the limit.
-        return super().reprime(ledger, replace(request, n_past=max(request.n_past, limit)))
+        plan = super().reprime(ledger, replace(request, n_past=max(request.n_past, limit)))
+        sink = ledger.sink
+        if plan is None or not plan.with_frames or sink is None:
+            return plan
+        # A small context (or a big opening chunk) may not hold the re-encoded frames beside the
+        # next turn: rebuild text only then, rather than fail.
+        text = sum(_rebuilt_text_cells(t) for t in plan.turns)
+        vision = sum(sp.n_tokens for t in plan.turns if t.index in plan.with_frames for sp in t.vision_spans())
+        if sink.n_tokens + text + vision + request.cells > request.capacity:
+            return RePrimePlan(plan.turns, frozenset())
+        return plan

@@ -10,6 +10,8 @@ the server finds everything before the new turn in its cache and evaluates only
 the new turn (its ``timings.prompt_n``; see :attr:`RemoteEngine.server_figures`).
 The context is bounded by :class:`~models.engine.prompt_cache_policy.PromptCachePolicy`:
 when the next turn would not fit, the prompt is rebuilt after the sink in one step.
+The engine keeps the whole prompt (text and pictures), so a restarted server only costs
+one full evaluation (``RemoteOptions.reconnect_s``).
 
 What is the same as the local engine: the prompt text and time labels
 (``models.engine.prompt``), the stop rules (at most ``max_new_tokens``; ``<|im_end|>``
@@ -89,6 +91,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 120.0
 #: Qwen2-VL merges 2x2 patches of 14 px: one vision token per 28x28 pixels.
 _PATCH = 28
+#: Where a picture goes in the prompt we keep; each request writes the server's own media marker
+#: there (a server chooses its marker at start, so a restarted one may have another).
+_MARK = "\x00picture\x00"
 _QWEN_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>")
 
 
@@ -109,6 +114,10 @@ class RemoteOptions:
     jpeg_quality: quality of JPEG pictures.
     window: sizes of what a re-prime keeps (``StreamingWindowSettings``); ``None``
         sizes it by the server's context.
+    reconnect_s: when the server goes away mid-chunk (killed, restarted), wait this long
+        for it to answer again and send the chunk again with the whole prompt (the
+        restarted server evaluates it all); tokens already shown are not shown twice.
+        0: fail the chunk at once.
     """
 
     url: str = "http://127.0.0.1:8080"
@@ -123,6 +132,7 @@ class RemoteOptions:
     image_format: str = "png"
     jpeg_quality: int = 95
     window: StreamingWindowSettings | None = None
+    reconnect_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,7 @@ class ServerFigures:
     prompt_ms: float
     predicted_ms: float
     reprimed: bool
+    reconnected: bool = False
 
 
 # ---------------------------------------------------------------- HTTP client
@@ -370,6 +381,7 @@ class RemoteEngine:
         self._images: dict[int, list[bytes]] = {}  # Turn.index -> its pictures, for re-priming
         self._reply_text: dict[int, str] = {}  # Turn.index -> the kept reply, as text
         self._token_cache: dict[str, list[int]] = {}
+        self._reconnected = False
         try:
             self._connect()
         except BaseException:
@@ -469,9 +481,7 @@ class RemoteEngine:
         query = self.query if self.query != self._query_sent else None
         frames = self._pair_frames([f.rgb for f in chunk.frames])
         images = [self._encode(f) for f in frames]
-        parts = chunk_turn(
-            chunk.t0, chunk.t1, len(images), query, first=not self.ledger.turns_started, marker=self.marker
-        )
+        parts = chunk_turn(chunk.t0, chunk.t1, len(images), query, first=not self.ledger.turns_started, marker=_MARK)
         hw = [(int(f.shape[0]), int(f.shape[1])) for f in frames]
         turn, evicted, new_tokens, reprimed = self._append_turn(
             parts,
@@ -554,7 +564,13 @@ class RemoteEngine:
         if cached is None:
             if len(self._token_cache) > 4096:
                 self._token_cache.clear()
-            cached = _ids(self.client.post("/tokenize", {"content": text, "parse_special": True}))
+            body = {"content": text, "parse_special": True}
+            try:
+                cached = _ids(self.client.post("/tokenize", body))
+            except ServerError:
+                if not self.options.reconnect_s or not self._await_server():
+                    raise
+                cached = _ids(self.client.post("/tokenize", body))
             self._token_cache[text] = cached
         return cached
 
@@ -602,7 +618,7 @@ class RemoteEngine:
 
     def _add_text_and_images(self, text: str, images: Sequence[bytes], *, sink: bool = False) -> None:
         """Append ``text`` whose markers stand for ``images`` to the prompt."""
-        segments = text.split(self.marker)
+        segments = text.split(_MARK)
         if len(segments) - 1 != len(images):
             raise AssertionError("one media marker per picture")
         for i, segment in enumerate(segments):
@@ -640,7 +656,7 @@ class RemoteEngine:
             turn.has_query = i == 0
             self.ledger.restore(turn)
             with_frames = turn.index in plan.with_frames
-            for piece in turn_pieces(turn, first=i == 0, with_frames=with_frames, query=query, marker=self.marker):
+            for piece in turn_pieces(turn, first=i == 0, with_frames=with_frames, query=query, marker=_MARK):
                 p0 = self.n_past
                 if piece.tokens is not None:  # a kept reply: its ids, written as its text
                     text = self._reply_text.get(turn.index, "")
@@ -654,6 +670,8 @@ class RemoteEngine:
                 self.n_past += tok.n_pos
                 self.ledger.add(turn, Span(piece.kind, p0, self.n_past, tok.n_tokens, list(tok.text_tokens)))
                 self._add_text_and_images(piece.text, images)
+        kept = {t.index for t in plan.turns}
+        self._reply_text = {i: text for i, text in self._reply_text.items() if i in kept}
         self.reprime_count += 1
         return max(0, cells_before - self.ledger.used)
 
@@ -705,21 +723,39 @@ class RemoteEngine:
         ids: list[int] = []
         texts: list[str] = []
         last: dict = {}
-        for event in self.client.stream("/completion", self._request(limit, sampling)):
-            last = event
-            content = str(event.get("content") or "")
-            spoken = [int(t) for t in event.get("tokens") or [] if int(t) not in self._eog]
-            if not spoken:
-                if content and texts:
-                    texts[-1] += content
-                continue
-            # One event per token; a token that ends inside a UTF-8 character is not streamed
-            # (its bytes come with the next token's event), which the count below detects.
-            for j, token in enumerate(spoken):
-                piece = content if j == len(spoken) - 1 else ""
-                ids.append(token)
-                texts.append(piece)
-                yield token, piece
+        shown: list[int] = []  # tokens already yielded (a reconnected request's first ones come again)
+        reconnected = False
+        while True:
+            ids, texts, last = [], [], {}
+            try:
+                for event in self.client.stream("/completion", self._request(limit, sampling)):
+                    last = event
+                    content = str(event.get("content") or "")
+                    spoken = [int(t) for t in event.get("tokens") or [] if int(t) not in self._eog]
+                    if not spoken:
+                        if content and texts:
+                            texts[-1] += content
+                        continue
+                    # One event per token; a token that ends inside a UTF-8 character is not streamed
+                    # (its bytes come with the next token's event), which the count below detects.
+                    for j, token in enumerate(spoken):
+                        piece = content if j == len(spoken) - 1 else ""
+                        ids.append(token)
+                        texts.append(piece)
+                        if len(ids) <= len(shown):
+                            if token != shown[len(ids) - 1]:
+                                raise ServerError(
+                                    f"The server at {self.client.url} came back but answered this chunk "
+                                    "differently; its commentary is incomplete."
+                                )
+                            continue
+                        shown.append(token)
+                        yield token, piece
+                break
+            except ServerError:
+                if reconnected or not self.options.reconnect_s or not self._await_server():
+                    raise
+                reconnected = True  # the whole prompt goes again: a restarted server evaluates all of it
         eos = last.get("stop_type") == "eos"
         predicted = int(last.get("tokens_predicted", len(ids) + eos))
         every_id = len(ids) + eos == predicted
@@ -739,12 +775,37 @@ class RemoteEngine:
             self.n_past += len(kept)
             self._reply_text[turn.index] = kept_text
             self._add_text_and_images(kept_text, [])
-        self._record(last, new_tokens, reprimed)
+        self._record(last, new_tokens, reprimed, reconnected)
+
+    def _await_server(self) -> bool:
+        """Wait up to ``reconnect_s`` for the server to answer again with the same model and context."""
+        deadline = time.monotonic() + self.options.reconnect_s
+        while time.monotonic() < deadline:
+            try:
+                self.client.close()
+                if self.client.get("/health").get("status", "ok") == "ok":
+                    props = self.client.get("/props")
+                    settings = props.get("default_generation_settings") or {}
+                    if (
+                        _model_name(str(props.get("model_path") or "")) != self.model_name
+                        or int(settings.get("n_ctx") or 0) != self.n_ctx
+                    ):
+                        raise ServerModelError(
+                            f"The server at {self.client.url} came back with another model or context size."
+                        )
+                    self.marker = str(props.get("media_marker") or self.marker)
+                    self._reconnected = True
+                    log.warning("reconnected to %s; the prompt is evaluated again", self.client.url)
+                    return True
+            except ServerError:
+                pass
+            time.sleep(0.25)
+        return False
 
     def _detokenize(self, kept: list[int]) -> str:
         return str(self.client.post("/detokenize", {"tokens": kept}).get("content", ""))
 
-    def _record(self, event: dict, new_tokens: int, reprimed: bool) -> None:
+    def _record(self, event: dict, new_tokens: int, reprimed: bool, reconnected: bool = False) -> None:
         timings = event.get("timings") or {}
         figures = ServerFigures(
             prompt_n=int(timings.get("prompt_n", -1)),
@@ -755,7 +816,9 @@ class RemoteEngine:
             prompt_ms=float(timings.get("prompt_ms", 0.0)),
             predicted_ms=float(timings.get("predicted_ms", 0.0)),
             reprimed=reprimed,
+            reconnected=reconnected or self._reconnected,
         )
+        self._reconnected = False
         self.server_figures.append(figures)
         self._server_seconds = (figures.prompt_ms + figures.predicted_ms) / 1000.0
 

@@ -264,6 +264,10 @@ def test_every_review_tab_button_and_export_can_be_clicked(qtbot, make_main_wind
         click(qtbot, button)
     marks = view.timeline.row_ids()
     assert len(marks) == 1
+    row = view.timeline.visualItemRect(view.timeline.topLevelItem(0)).center()
+    qtbot.mouseClick(view.timeline.viewport(), Qt.MouseButton.LeftButton, pos=row)  # seeks there
+    qtbot.mouseDClick(view.timeline.viewport(), Qt.MouseButton.LeftButton, pos=row)  # edits (dialog answers)
+    assert "Edit" in dialogs.asked and view.session.get(marks[0]).text == "edited"
     view.timeline.setCurrentItem(view.timeline.topLevelItem(0))
     click(qtbot, view.delete_button)
     assert view.timeline.row_ids() == []
@@ -278,3 +282,61 @@ def test_every_review_tab_button_and_export_can_be_clicked(qtbot, make_main_wind
         dialogs.save_file = lambda title, f=fmt: str(tmp_path / f"review.{f}")
         next(a for a in menu.actions() if a.text() == EXPORTS[fmt]).trigger()
         assert (tmp_path / f"review.{fmt}").is_file()
+
+
+def test_an_mp4_export_can_be_cancelled_from_its_progress_dialog(qtbot, make_main_window, clips, dialogs, tmp_path):
+    from PySide6.QtWidgets import QProgressDialog
+
+    window = make_main_window()
+    window.tabs.setCurrentWidget(window.review_holder)
+    view = window.review
+    dialogs.open_file = lambda title: str(clips["long"])
+    click(qtbot, view.open_button)
+    dialogs.save_file = lambda title: str(tmp_path / "review.mp4")
+    menu = view.export_button.menu()
+    next(a for a in menu.actions() if a.text() == EXPORTS["mp4"]).trigger()
+    assert len(view.jobs) == 1
+    progress = next(d for d in view.findChildren(QProgressDialog) if d.isVisible())
+    qtbot.mouseClick(progress.findChild(QAbstractButton), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.jobs, timeout=60_000)
+    # Cancelled, unless the machine was quick enough to finish first.
+    assert "cancelled" in view.status.text() or "Saved" in view.status.text()
+
+
+def test_model_panel_restart_download_and_cancel_buttons(qtbot, make_main_window, tiny_settings, tiny_model,
+                                                         tmp_path, monkeypatch):
+    """The panel's buttons that only show in some states: Restart engine (after a failed load),
+    Download and Cancel (a download from a slow local stand-in for the hub)."""
+    import json
+
+    from tests.hub_server import HubServer
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("LIVECC_DESK_MODELS", str(models))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    (models / "catalog.json").write_text(json.dumps({"models": [
+        {"id": "tiny-hub", "repo": "me/tiny", "model": {"file": "tiny.gguf"}, "mmproj": {"file": "mmproj.gguf"}}]}))
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a gguf at all")
+    window = make_main_window(tiny_settings.replace("model", model_path=str(bad)))
+    panel = window.model_panel
+    with qtbot.waitSignal(window.bridge.engineError, timeout=ENGINE_TIMEOUT_MS):
+        click(qtbot, panel.load_button)
+    qtbot.waitUntil(lambda: panel.restart_button.isVisible())
+    with qtbot.waitSignal(window.bridge.engineError, timeout=ENGINE_TIMEOUT_MS):  # the same bad file again
+        click(qtbot, panel.restart_button)
+
+    files = {"tiny.gguf": tiny_model.text_path.read_bytes(), "mmproj.gguf": tiny_model.mmproj_path.read_bytes()}
+    with HubServer({"me/tiny": files}, delay_s=0.05) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        panel.refresh()
+        panel.catalog.setCurrentIndex(panel.catalog.findData("tiny-hub"))
+        with qtbot.waitSignal(panel.downloadEnded, timeout=60_000) as ended:
+            click(qtbot, panel.get_button)
+            click(qtbot, panel.confirm.ok_button)  # the download is confirmed first
+            click(qtbot, panel.cancel_button)
+    assert ended.args[0] == "tiny-hub"
+    assert "cancelled" in panel.device.text() or "installed" in panel.device.text()

@@ -88,7 +88,8 @@ def test_the_overlay_over_the_captured_region_never_reaches_the_engine(xvfb, tin
     assert min(r["frame_std"]) > 20  # the rest of the picture is still there
 
 
-@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed: run scripts/ensure_system_packages.sh")
+@pytest.mark.skipif(shutil.which("xdotool") is None,
+                    reason="xdotool is not installed: run scripts/ensure_system_packages.sh")
 def test_global_hotkeys_work_while_another_application_has_the_focus(xvfb, tiny_model, tmp_path):
     out = tmp_path / "keys.json"
     _run(xvfb, "hotkeys", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(out))

@@ -55,7 +55,7 @@ def _macos_sharing_none(view: int) -> bool:
     """``[[view window] setSharingType:NSWindowSharingNone]`` through the Objective-C runtime."""
     import ctypes.util
 
-    objc = ctypes.cdll.LoadLibrary(ctypes.util.find_library("objc"))
+    objc = ctypes.cdll.LoadLibrary(ctypes.util.find_library("objc") or "libobjc.dylib")
     objc.sel_registerName.restype = ctypes.c_void_p
     objc.sel_registerName.argtypes = (ctypes.c_char_p,)
     send = objc.objc_msgSend
@@ -82,7 +82,8 @@ class CaptureGuard(QObject):
         self.own_windows = own_windows
         self._widgets: list[QWidget] = []
         self._excluded: set[int] = set()  # ids of widgets the OS itself keeps out of capture
-        self._refresh = QTimer(self, interval=REFRESH_MS, timeout=self.publish)
+        self._refresh = QTimer(self, interval=REFRESH_MS)
+        self._refresh.timeout.connect(self.publish)
         self._refresh.start()
 
     def track(self, widget: QWidget) -> None:
@@ -109,7 +110,7 @@ class CaptureGuard(QObject):
             if event.type() == QEvent.Type.WinIdChange:
                 self._excluded.discard(id(obj))  # a new native window starts without the flag
             if event.type() in (QEvent.Type.Show, QEvent.Type.WinIdChange):
-                self._exclude(obj)  # type: ignore[arg-type]
+                self._exclude(obj)
             self.publish()
         return False
 

@@ -58,9 +58,11 @@ class ReviewLayout:
             top.addWidget(w)
 
         self.frame = FrameView()
-        self.play_button = QPushButton("Play", clicked=self.toggle_play)
-        self.back_button = QPushButton("◀|", clicked=lambda: self.reader and self.reader.step(-1))
-        self.forward_button = QPushButton("|▶", clicked=lambda: self.reader and self.reader.step(1))
+        self.play_button = QPushButton("Play", clicked=self.toggle_play, toolTip="Play / pause (Space)")
+        self.back_button = QPushButton("◀|", clicked=lambda: self.reader and self.reader.step(-1),
+                                       toolTip="One frame back (Left)")
+        self.forward_button = QPushButton("|▶", clicked=lambda: self.reader and self.reader.step(1),
+                                          toolTip="One frame forward (Right)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.sliderMoved.connect(lambda v: self.seek(v / 10))
         self.slider.sliderPressed.connect(lambda: self.seek(self.slider.value() / 10))

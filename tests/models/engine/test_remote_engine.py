@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,16 @@ def test_ask_answers_on_the_same_context(server):
         assert engine.server_figures[-1].prompt_n == engine.server_figures[-1].new_tokens
 
 
+def test_seeded_sampling_is_reproducible(server):
+    def run(seed: int) -> list[str]:
+        sampling = SamplingOptions(greedy=False, temperature=1.0, seed=seed)
+        with RemoteEngine(RemoteOptions(url=server.url, sampling=sampling, window=WINDOW)) as engine:
+            return [engine.process(c).text for c in chunks(4)]
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
 def test_nothing_listening_is_one_clear_error():
     with pytest.raises(ServerError, match=r"Nothing is listening at http://127\.0\.0\.1:\d+ \(connection refused\)"):
         RemoteEngine(RemoteOptions(url=f"http://127.0.0.1:{free_port()}", timeout_s=5))
@@ -205,6 +216,42 @@ def test_server_killed_between_chunks(server_binary, tiny_model, tmp_path):
             engine.process(stream[1])
     finally:
         proc.stop()
+
+
+def test_server_restarted_mid_stream_reconnects_and_goes_on(server_binary, tiny_model, tmp_path):
+    stream = chunks(4)
+    options = RemoteOptions(sampling=SamplingOptions(greedy=True), window=WINDOW, timeout_s=10)
+    first = start(server_binary, tmp_path, tiny_model.text_path, tiny_model.mmproj_path)
+    port = first.settings.port
+    try:
+        with RemoteEngine(replace(options, url=first.url)) as engine:
+            reference = [engine.process(c).text for c in stream]
+        engine = RemoteEngine(replace(options, url=first.url, reconnect_s=60))
+        texts = [engine.process(stream[0]).text]
+        first.process.kill()
+        first.process.wait()
+        restarted: list[LlamaServerProcess] = []
+
+        def restart() -> None:
+            settings = replace(first.settings, port=port)
+            restarted.append(LlamaServerProcess(server_binary, settings, log_path=tmp_path / "restarted.log"))
+
+        timer = threading.Timer(0.5, restart)
+        timer.start()
+        try:
+            texts += [engine.process(c).text for c in stream[1:]]
+        finally:
+            timer.join()
+            for proc in restarted:
+                proc.stop()
+        figures = list(engine.server_figures)
+        engine.close()
+    finally:
+        first.stop()
+    assert texts == reference  # no chunk lost, the same words
+    assert figures[1].reconnected and figures[1].cache_n == 0
+    assert figures[1].prompt_n == figures[1].prompt_tokens  # the restarted server evaluated the whole prompt
+    assert figures[2].prompt_n == figures[2].new_tokens  # and from there on only the new turn
 
 
 class _CuttingProxy(http.server.ThreadingHTTPServer):

@@ -31,6 +31,8 @@ def test_download_from_the_catalog_installs_the_pair(qtbot, tiny_model, tmp_path
         panel.progressed.connect(progress.append)
         with qtbot.waitSignal(panel.downloadEnded, timeout=60_000) as ended:
             panel.get_button.click()
+            assert panel.confirm.isVisible() and "tiny-hub" in panel.confirm.destination.text()
+            panel.confirm.ok_button.click()
     assert ended.args == ["tiny-hub", ""]
     assert progress and progress[-1].stage in ("download", "hash")
     assert (models / "tiny-hub" / "tiny.gguf").read_bytes() == files["tiny.gguf"]

@@ -37,6 +37,15 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _device(text: str) -> str:
+    from models.engine.devices import DeviceSettingError, normalize_setting
+
+    try:
+        return normalize_setting(text)
+    except DeviceSettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, type=Path, help="language model GGUF (LiveCC / Qwen2-VL)")
     p.add_argument("--mmproj", required=True, type=Path, help="vision projector GGUF published with the model")
@@ -44,6 +53,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-ctx", type=int, default=8192, help="context size in tokens (default 8192)")
     p.add_argument("--n-gpu-layers", type=int, default=None,
                    help="layers to offload to the GPU: -1 all, 0 CPU only (default: as many as fit)")
+    p.add_argument("--device", type=_device, default="auto",
+                   help="where the model runs: auto (the first GPU, else the CPU), cpu, or a GPU by number "
+                        "or name (Vulkan0, Vulkan1, ...; --self-test lists them)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core this process may use)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"most pixels per frame after resizing (default {DEFAULT_MAX_PIXELS} = 384*28*28)")

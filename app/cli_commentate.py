@@ -40,7 +40,8 @@ def engine_options_from_args(args):
     context = ContextOptions(policy=args.context_policy, vision_window_s=args.vision_window,
                              text_window_tokens=args.text_window, frame_pixels=args.max_pixels)
     return EngineOptions(
-        runtime=RuntimeOptions(n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads),
+        runtime=RuntimeOptions(n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
+                               device=args.device),
         sampling=SamplingOptions(
             greedy=args.greedy,
             seed=args.seed if args.seed is not None else 0,

@@ -45,6 +45,7 @@ class ModelSettings:
     catalog_id: str = ""
     n_ctx: int = field(default=8192, metadata=_range(1024, 131072))
     n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
+    device: str = "auto"  # "auto", "cpu" or a GPU's ggml name ("Vulkan1"): models.engine.devices
     n_threads: int = field(default=0, metadata=_range(0, 256))  # 0: all cores but one
     max_pixels: int = field(default=384 * 28 * 28, metadata=_range(100 * 28 * 28, 4096 * 28 * 28))
 
@@ -289,7 +290,8 @@ def engine_options(settings: Settings):
         # The app captures, decodes and draws beside the engine, often next to a game:
         # by default llama.cpp leaves one core to them (see cpu_threads).
         runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=m.n_threads or cpu_threads(spare=1),
-                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers),
+                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers,
+                               device=m.device),
         sampling=SamplingOptions(
             greedy=c.greedy, temperature=c.temperature, seed=c.seed,
             repetition_penalty=c.repetition_penalty,

@@ -27,6 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 ENV_VK_VISIBLE = "GGML_VK_VISIBLE_DEVICES"
+ENV_VK_DISABLE_ASYNC = "GGML_VK_DISABLE_ASYNC"
+
+# Set on import, before ggml's Vulkan backend starts (it reads this once, when it starts): run
+# each graph to the end before returning. Mesa's lavapipe (22.3) crashes (SIGSEGV in its queue
+# thread) when the text model's asynchronous graphs overlap the vision encoder's work on the same
+# device, and the engine gains nothing from the overlap: it reads logits, a synchronisation, after
+# every decode except the vision patches'. A user's own setting wins.
+os.environ.setdefault(ENV_VK_DISABLE_ASYNC, "1")
 AUTO = "auto"
 CPU = "cpu"
 
@@ -52,6 +60,12 @@ class Device:
     free_bytes: int
     total_bytes: int
     handle: int = 0
+
+    @property
+    def software(self) -> bool:
+        """A CPU pretending to be a GPU (Mesa's lavapipe, SwiftShader): for tests, never chosen by default."""
+        text = self.description.lower()
+        return any(name in text for name in ("llvmpipe", "lavapipe", "swiftshader"))
 
     @property
     def label(self) -> str:

@@ -174,6 +174,10 @@ class LlamaMtmdRuntime:
         gpu = choice.device
         if gpu is None:
             requested = 0
+            # No device at all, not just no layers: with layers on the CPU llama.cpp would still
+            # send large prompt batches to a GPU ("op offload"), and "CPU" must mean the CPU.
+            self._devices = (ctypes.c_void_p * 1)(None)
+            mparams.devices = ctypes.addressof(self._devices)
         else:
             # Only the chosen GPU: llama.cpp would otherwise split layers over every GPU it sees.
             self._devices = (ctypes.c_void_p * 2)(gpu.handle, None)

@@ -206,6 +206,11 @@ class LlamaMtmdRuntime:
         cparams.n_seq_max = 1
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
+        if gpu is not None and gpu.software:
+            # Mesa 22's lavapipe crashes (SIGSEGV in its queue thread) in the text model's
+            # flash-attention graphs once the vision encoder shares the device (see
+            # models.engine.devices); without flash attention it runs. Real GPUs keep llama.cpp's choice.
+            cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             raise ModelLoadError(

@@ -170,6 +170,9 @@ def choose_device(setting: str | None = AUTO, devices: Sequence[Device] | None =
     names = list(backends()) if backend_names is None else list(backend_names)
     gpu_backends = [b for b in names if b.upper() not in ("CPU", "BLAS", "RPC")]
     if not gpu_backends:
+        if backend_names is None and _vulkan_library_present():  # built in, but it did not start
+            return DeviceChoice(None, "Vulkan did not start: no Vulkan driver found (install or update the "
+                                      "graphics driver)")
         return DeviceChoice(None, "this build of llama.cpp has no GPU backend")
     found = gpu_devices() if devices is None else list(devices)
     if not found:
@@ -189,6 +192,16 @@ def _no_gpu_reason(gpu_backends: Sequence[str]) -> str:
     hint = " (software devices such as llvmpipe are used only when GGML_VK_VISIBLE_DEVICES names them)" \
         if "Vulkan" in gpu_backends and os.environ.get(ENV_VK_VISIBLE) is None else ""
     return f"no GPU found by {which}: install or update the graphics driver{hint}"
+
+
+def _vulkan_library_present() -> bool:
+    """Whether llama-cpp-python ships ggml's Vulkan backend (it leaves the registry when Vulkan cannot start)."""
+    from pathlib import Path
+
+    import llama_cpp
+
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    return any(lib.glob("libggml-vulkan*")) or any(lib.glob("ggml-vulkan*"))
 
 
 def _vulkan_loader_present() -> bool:

@@ -1,11 +1,14 @@
 # `make run` and `make test` set up everything from a fresh clone, then run.
 # The virtual environment is rebuilt only when pyproject.toml changes.
-# GPU offload: CMAKE_ARGS="-DGGML_CUDA=on" make setup  (see README.md).
+# llama.cpp backend: GPU=vulkan (default: what the bundle ships; falls back to the
+# CPU build where Vulkan cannot be built), GPU=cpu, or GPU=cuda. The compiled
+# llama-cpp-python wheel is cached in ~/.cache/livecc-desk/wheels (scripts/build_llama_wheel.sh).
 
 PYTHON ?= python3
 VENV   ?= .venv
+GPU    ?= vulkan
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-$(GPU)
 
 .PHONY: setup system run test lint bench package clean server
 
@@ -15,12 +18,14 @@ setup: system $(STAMP)
 system:
 	@scripts/ensure_system_packages.sh
 
-$(STAMP): pyproject.toml scripts/check_build_tools.sh
+$(STAMP): pyproject.toml scripts/check_build_tools.sh scripts/build_llama_wheel.sh scripts/install_llama_backend.sh
 	@scripts/check_build_tools.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@echo "Installing dependencies (the first build of llama-cpp-python compiles llama.cpp: ~5 min on 2 cores)..."
+	@echo "Installing llama-cpp-python ($(GPU)); the first build on a machine compiles llama.cpp: ~5-9 min on 2 cores..."
+	@scripts/install_llama_backend.sh $(PY) $(GPU)
 	$(PY) -m pip install --quiet -e '.[test,lint]'
+	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
 run: setup
@@ -36,7 +41,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The one-folder PyInstaller bundle in dist/, its size, and its self-test.
+# The one-folder PyInstaller bundle in dist/ (Vulkan + CPU llama.cpp), its size, and its self-test.
+# CUDA bundle instead: scripts/build_package.sh --cuda
 package: setup
 	scripts/build_package.sh
 

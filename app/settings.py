@@ -56,6 +56,7 @@ class ModelSettings:
     catalog_id: str = ""
     n_ctx: int = field(default=defaults.N_CTX, metadata=_range(1024, 131072))
     n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
+    device: str = "auto"  # "auto", "cpu" or a GPU's ggml name ("Vulkan1"): models.engine.devices
     n_threads: int = field(default=AUTO_THREADS, metadata=_range(0, 256))  # 0: automatic (see engine_options)
     max_pixels: int = field(default=defaults.MAX_PIXELS,
                             metadata=_range(defaults.MIN_PIXELS, defaults.MAX_PIXELS_LIMIT))
@@ -391,7 +392,8 @@ def engine_options(settings: Settings) -> EngineOptions:
     threads = m.n_threads if m.n_threads != AUTO_THREADS else cpu_threads(spare=defaults.SPARE_CORES)
     return EngineOptions(
         runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=threads,
-                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers),
+                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers,
+                               device=m.device),
         sampling=SamplingOptions(
             greedy=c.greedy, temperature=c.temperature, seed=c.seed,
             repetition_penalty=c.repetition_penalty,

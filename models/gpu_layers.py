@@ -10,10 +10,12 @@ the card, whichever is larger).
 ``plan_gpu_layers`` then offloads as llama.cpp does, from the last layer down:
 everything (``-1``) when it all fits, else as many layers as fit, else none.
 A user's ``--n-gpu-layers`` always wins. Free VRAM comes from
-``LIVECC_DESK_VRAM_MB`` (an override, in MiB), else ``nvidia-smi``, else, on
-Apple silicon, three quarters of unified memory (Metal's usual working-set
-limit). Elsewhere (AMD, Intel, Vulkan) it is unknown and the plan offloads
-everything, saying so: the GUI runs the engine in a child process, so an
+``LIVECC_DESK_VRAM_MB`` (an override, in MiB), else from the chosen GPU itself
+as its llama.cpp backend reports it (Vulkan reads the driver's memory budget,
+CUDA ``cudaMemGetInfo``: one device, whatever the vendor), else ``nvidia-smi``,
+else, on Apple silicon, three quarters of unified memory (Metal's usual
+working-set limit). When none of them knows, the plan offloads everything,
+saying so: the GUI runs the engine in a child process, so an
 out-of-memory abort cannot take the app down, and the user can lower the value.
 """
 
@@ -100,8 +102,14 @@ def estimate_memory(text_path: str | os.PathLike, mmproj_path: str | os.PathLike
 
 
 def detect_vram(env: Mapping[str, str] | None = None,
-                run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> VramInfo | None:
-    """Free and total GPU memory, best effort; ``None`` when it cannot be known."""
+                run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                device: object | None = None) -> VramInfo | None:
+    """Free and total GPU memory, best effort; ``None`` when it cannot be known.
+
+    ``device``: the GPU the model will run on (``models.engine.devices.Device``:
+    ``free_bytes``, ``total_bytes``, ``description``, ``backend``); its own
+    report beats ``nvidia-smi``, which adds up every NVIDIA card.
+    """
     env = os.environ if env is None else env
     override = env.get(ENV_VRAM, "").strip()
     if override:
@@ -111,6 +119,9 @@ def detect_vram(env: Mapping[str, str] | None = None,
             mib = -1
         if mib >= 0:
             return VramInfo(mib * MIB, mib * MIB, ENV_VRAM)
+    if device is not None and getattr(device, "total_bytes", 0) > 0:
+        return VramInfo(int(device.free_bytes), int(device.total_bytes), f"{device.backend} device",
+                        (str(device.description),))
     smi = shutil.which("nvidia-smi", path=env.get("PATH"))
     if smi:
         info = _nvidia_smi(smi, run)

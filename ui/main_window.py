@@ -315,7 +315,9 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
 
     def open_settings(self) -> None:
         voices = [(v.id, v.name) for v in self.speaker.voices()] if self.speaker is not None else []
-        dialog = SettingsDialog(self.settings, voices, self)
+        from app.device_probe import probe_gpus
+
+        dialog = SettingsDialog(self.settings, voices, self, gpus=probe_gpus())
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
 

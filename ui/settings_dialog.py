@@ -46,6 +46,9 @@ LABELS = {
                                       "streams tab"),
     "n_gpu_layers": ("Model layers on the GPU", "Auto offloads as many layers as fit the GPU's free memory; "
                                                 "-1 every layer, 0 runs on the CPU only"),
+    "device": ("Where the model runs (device)", "Auto runs the model on the first GPU (through Vulkan, CUDA or "
+                                                "Metal) and on the CPU when there is none; choose a GPU when you "
+                                                "have several, or the CPU to leave the GPU to a game"),
     "n_threads": ("CPU cores to use (threads)", f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to "
                                                 "capture, the window and other programs (llama.cpp slows sharply "
                                                 "when it has to share a core); the command line's --threads 0 is "
@@ -146,10 +149,14 @@ class SettingsDialog(QDialog):
 
     Args:
         voices: (id, name) pairs for the voice list; empty shows "System default" only.
+        gpus: (ggml name, label) of each GPU for the device list (``app.device_probe``);
+            empty offers Auto and CPU only.
     """
 
-    def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None,
+                 gpus: list[tuple[str, str]] = ()) -> None:
         super().__init__(parent)
+        self.gpus = list(gpus)
         self.setWindowTitle("LiveCC Desk settings")
         self.setMinimumWidth(620)  # all seven tabs visible, no scroll arrows
         self.settings = settings
@@ -248,6 +255,16 @@ class SettingsDialog(QDialog):
         if f.name == "font_family":
             combo = QFontComboBox()
             combo.setCurrentFont(QFont(value))
+            return combo
+        if f.name == "device":
+            combo = QComboBox()
+            combo.addItem("Auto (the GPU if there is one)", "auto")
+            combo.addItem("CPU only", "cpu")
+            for name, label in self.gpus:
+                combo.addItem(f"{label} — {name}", name)
+            if combo.findData(value) < 0:  # chosen earlier, not found now: kept, never silently dropped
+                combo.addItem(f"{value} (not found now: Auto is used)", value)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
             return combo
         if f.name == "voice_id":
             combo = QComboBox()

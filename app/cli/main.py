@@ -42,6 +42,15 @@ EXIT_INPUT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+def _device(text: str) -> str:
+    from models.engine.devices import DeviceSettingError, normalize_setting
+
+    try:
+        return normalize_setting(text)
+    except DeviceSettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _setting(group: type, name: str) -> Callable[[str], int | float]:
     """An argparse type for a number that the settings also hold: the same range check (app.settings)."""
 
@@ -76,6 +85,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-ctx", type=_setting(ModelSettings, "n_ctx"), default=d.N_CTX, help=f"context size in tokens (default {d.N_CTX})")
     p.add_argument("--n-gpu-layers", type=_setting(ModelSettings, "n_gpu_layers"), default=None,
                    help="layers to offload to the GPU: -1 all, 0 CPU only (default: as many as fit)")
+    p.add_argument("--device", type=_device, default="auto",
+                   help="where the model runs: auto (the first GPU, else the CPU), cpu, or a GPU by number "
+                        "or name (Vulkan0, Vulkan1, ...; --self-test lists them)")
     p.add_argument("--threads", type=_setting(ModelSettings, "n_threads"), default=AUTO_THREADS,
                    help=f"CPU threads (default {AUTO_THREADS}: automatic, every core this process may use "
                         f"but {d.SPARE_CORES})")
@@ -126,7 +138,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model=ModelSettings(
             model_path=str(args.model), mmproj_path=str(args.mmproj), n_ctx=args.n_ctx,
             n_gpu_layers=AUTO_GPU_LAYERS if args.n_gpu_layers is None else args.n_gpu_layers,
-            n_threads=args.threads, max_pixels=args.max_pixels,
+            n_threads=args.threads, max_pixels=args.max_pixels, device=args.device,
         ),
         commentary=CommentarySettings(
             query=args.query or DEFAULT_QUERY, greedy=args.greedy, temperature=args.temperature,

@@ -274,17 +274,17 @@ def _table(out, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def _device_line() -> str:
-    from models.gpu_layers import backend_supports_gpu, detect_vram
+    from models.engine.devices import choose_device, gpu_devices
+    from models.gpu_layers import detect_vram
 
-    if not backend_supports_gpu():
-        return ("Device: CPU only (this llama-cpp-python build has no GPU backend; for an NVIDIA GPU: "
-                "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
-                "or -DGGML_METAL=on / -DGGML_VULKAN=on).")
-    vram = detect_vram()
-    if vram is None:
-        return "Device: GPU offload available (GPU memory unknown; all layers are offloaded by default)."
-    names = ", ".join(vram.devices) or "GPU"
-    return f"Device: {names}, {human_bytes(vram.free_bytes)} free of {human_bytes(vram.total_bytes)} ({vram.source})."
+    choice = choose_device()
+    if choice.device is None:
+        return f"Device: {choice.describe()}."
+    others = [d.name for d in gpu_devices()[1:]]
+    vram = detect_vram(device=choice.device)
+    memory = f", {human_bytes(vram.free_bytes)} free of {human_bytes(vram.total_bytes)} ({vram.source})" if vram else ""
+    more = f"; also {', '.join(others)} (--device)" if others else ""
+    return f"Device: {choice.describe()}{memory}{more}."
 
 
 def _print_ready(model) -> None:

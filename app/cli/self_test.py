@@ -3,9 +3,10 @@
 A packaged app can be missing a shared library, a Qt plugin or a speech driver,
 and nothing says so until a user clicks the button that needs it. This check
 runs every layer once on generated inputs, in a temporary folder it removes:
-llama.cpp loads, a tiny random-weight model is built and commentates a few
-chunks (in this process and in the engine's child process, the way the GUI
-runs it), a generated clip is decoded, sampled and chunked, the screen is
+llama.cpp loads (with the backends built in and the GPUs they find listed), a
+tiny random-weight model is built and commentates a few chunks on the CPU, one
+chunk on the GPU when there is one, and a chunk in the engine's child process
+on the device the GUI would choose, a generated clip is decoded, sampled and chunked, the screen is
 grabbed when there is a display, speech is synthesised into a file (silently),
 and Qt starts (offscreen without a display) with every ``ui`` module imported.
 
@@ -86,19 +87,36 @@ class _Context:
     folder: Path
     model: TinyModel | None = None
     chunks: list[VideoChunk] = field(default_factory=list)
+    cpu_text: list[str] = field(default_factory=list)  # the CPU run's words per chunk, for the GPU run
 
 
 def check_llama(ctx: _Context) -> str:
     import llama_cpp
     from llama_cpp import mtmd_cpp  # loads libmtmd; an ImportError/OSError here means a missing library
 
+    from models.engine.devices import backends
+
     mtmd_cpp.mtmd_default_marker()
-    gpu = "GPU offload built in" if llama_cpp.llama_supports_gpu_offload() else "CPU-only build"
+    gpu = "backends " + " + ".join(backends())
     # The widest SIMD compiled in: a build for one machine's CPU (AVX512) dies with
     # "Illegal instruction" on CPUs without it, which is what this tells apart.
     built = set(re.findall(r"(\w+) = 1", llama_cpp.llama_print_system_info().decode(errors="replace")))
     simd = next((f for f in ("AVX512", "AVX2", "AVX", "SVE", "NEON") if f in built), "no SIMD")
     return f"llama-cpp-python {llama_cpp.__version__}: libllama, libmtmd loaded; {gpu}, {simd} code"
+
+
+def check_devices(ctx: _Context) -> str:
+    """The GPUs llama.cpp's backends found, and the device the app will choose."""
+    from models.engine.devices import choose_device, gpu_devices
+
+    found = gpu_devices()
+    choice = choose_device()
+    if choice.device is None:
+        if "no GPU backend" in choice.reason:
+            return f"none: {choice.reason}"
+        raise Warn(f"no GPU: {choice.reason}; the CPU runs the model")
+    listed = "; ".join(f"{d.name} {d.description} ({d.kind}, {d.free_bytes / 2**30:.1f} GiB free)" for d in found)
+    return f"{listed}\nthe app uses {choice.device.name}"
 
 
 def check_tiny_model(ctx: _Context) -> str:
@@ -135,12 +153,12 @@ def check_video(ctx: _Context) -> str:
     return f"{len(frames)} frames with true times; 2 fps -> chunks of {layout} frames, {w}x{h}"
 
 
-def _engine_options():
+def _engine_options(device: str = "auto"):
     from models.engine.livecc_engine import EngineOptions
     from models.engine.llama_runtime import RuntimeOptions
     from models.engine.token_sampler import SamplingOptions
 
-    return EngineOptions(runtime=RuntimeOptions(n_ctx=4096), sampling=SamplingOptions(greedy=True))
+    return EngineOptions(runtime=RuntimeOptions(n_ctx=4096, device=device), sampling=SamplingOptions(greedy=True))
 
 
 def _needs(ctx: _Context) -> TinyModel:
@@ -154,14 +172,34 @@ def check_engine(ctx: _Context) -> str:
     from models.engine.livecc_engine import LiveCCEngine
 
     model = _needs(ctx)
-    with LiveCCEngine(model.text_path, model.mmproj_path, _engine_options()) as engine:
+    # Always the CPU: the fallback every machine relies on (the GPU has its own check below).
+    with LiveCCEngine(model.text_path, model.mmproj_path, _engine_options("cpu")) as engine:
         device = engine.device.describe()
         done = [engine.process(chunk) for chunk in ctx.chunks]
+    ctx.cpu_text = [d.text for d in done]
     later = [d.stats.wall_s for d in done[1:]] or [done[0].stats.wall_s]
     words = " ".join(d.text.strip() for d in done if d.text.strip())
     sample = (words[:20] + "...") if len(words) > 20 else words
     return (f"{len(done)} chunks at {1000 * sum(later) / len(later):.0f} ms each, {done[-1].stats.kv_tokens} "
             f"tokens cached: \"{sample}\"\n{device}")
+
+
+def check_engine_gpu(ctx: _Context) -> str:
+    """One chunk fully offloaded to the GPU the app would choose; its words against the CPU's."""
+    from models.engine.devices import choose_device
+    from models.engine.livecc_engine import LiveCCEngine
+
+    model = _needs(ctx)
+    choice = choose_device()
+    if choice.device is None:
+        raise Skip(f"no GPU ({choice.reason})")
+    started = time.perf_counter()
+    with LiveCCEngine(model.text_path, model.mmproj_path, _engine_options(choice.device.name)) as engine:
+        device = engine.device.describe()
+        done = engine.process(ctx.chunks[0])
+    same = "the same words as the CPU" if ctx.cpu_text[:1] == [done.text] else "other words than the CPU (rounding)"
+    return (f"1 chunk in {time.perf_counter() - started:.1f} s with loading, {done.stats.wall_s * 1000:.0f} ms "
+            f"itself, {same}\n{device}")
 
 
 def check_engine_process(ctx: _Context) -> str:
@@ -343,9 +381,11 @@ def _check_platform_plugin() -> None:
 
 CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
     ("llama.cpp", check_llama),
+    ("GPU devices", check_devices),
     ("tiny model", check_tiny_model),
     ("video file", check_video),
     ("engine", check_engine),
+    ("engine on GPU", check_engine_gpu),
     ("engine process", check_engine_process),
     ("screen capture", check_screen),
     ("speech (TTS)", check_tts),

@@ -27,6 +27,7 @@ import numpy as np
 from llama_cpp import mtmd_cpp
 
 from models.engine import defaults
+from models.engine.devices import choose_device
 from models.engine.gguf_check import ModelPair, check_model_pair
 from models.errors import CorruptModelError, EngineError, ModelLoadError
 
@@ -44,6 +45,8 @@ class RuntimeOptions:
         (``cpu_threads()``).
     n_batch: most tokens evaluated in one llama.cpp call.
     vision_on_gpu: run the vision encoder on the GPU when there is one.
+    device: ``auto`` (the first GPU, else the CPU), ``cpu``, or one GPU by
+        number or ggml name ("Vulkan1"); see ``models.engine.devices``.
     """
 
     n_ctx: int = defaults.N_CTX
@@ -51,6 +54,7 @@ class RuntimeOptions:
     n_threads: int | None = None
     n_batch: int = defaults.N_BATCH
     vision_on_gpu: bool = True
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,20 @@ class DeviceReport:
     n_layers: int
     n_layers_offloaded: int
     vision_on_gpu: bool
+    backend: str = ""  # "Vulkan", "CUDA", "Metal" when a GPU was chosen
+    device_name: str = ""  # the GPU as its driver names it
+    cpu_reason: str = ""  # why the CPU runs the model, when it does
 
     def describe(self) -> str:
-        if not self.gpu_offload_supported:
-            return "CPU only (this llama-cpp-python build has no GPU backend)"
+        """One line: "GPU (Vulkan): llvmpipe — 3/3 layers, vision on GPU" or "CPU — why"."""
+        if not self.gpu_offload_supported or not self.device_name:
+            return f"CPU — {self.cpu_reason or 'this llama-cpp-python build has no GPU backend'}"
+        gpu = f"GPU ({self.backend}): {self.device_name}"
         if self.n_layers_offloaded == 0:
-            return "CPU (GPU offload disabled)"
+            return f"{gpu} — 0/{self.n_layers + 1} layers (the CPU runs the model), " \
+                   f"vision on {'GPU' if self.vision_on_gpu else 'CPU'}"
         vision = "vision on GPU" if self.vision_on_gpu else "vision on CPU"
-        return f"GPU: {self.n_layers_offloaded}/{self.n_layers + 1} layers offloaded (with output), {vision}"
+        return f"{gpu} — {self.n_layers_offloaded}/{self.n_layers + 1} layers, {vision}"
 
 
 @dataclass
@@ -182,16 +192,31 @@ class LlamaMtmdRuntime:
         n_layers = self.pair.n_layers
         requested, vision_wanted = opts.n_gpu_layers, opts.vision_on_gpu
         self.gpu_plan = ""
-        if requested is None:
-            from models.gpu_layers import auto_gpu_layers
+        self.device_choice = choice = choose_device(opts.device)
+        gpu = choice.device
+        if gpu is None:
+            requested = 0
+            # No device at all, not just no layers: with layers on the CPU llama.cpp would still
+            # send large prompt batches to a GPU ("op offload"), and "CPU" must mean the CPU.
+            self._devices = (ctypes.c_void_p * 1)(None)
+            mparams.devices = ctypes.addressof(self._devices)
+        else:
+            # Only the chosen GPU: llama.cpp would otherwise split layers over every GPU it sees.
+            self._devices = (ctypes.c_void_p * 2)(gpu.handle, None)
+            mparams.devices = ctypes.addressof(self._devices)
+            if requested is None:
+                from models.gpu_layers import auto_gpu_layers, detect_vram
 
-            try:
-                plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx)
-            except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
-                raise CorruptModelError(
-                    f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
-                    "download or convert the model again.") from exc
-            requested, vision_wanted, self.gpu_plan = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu, plan.reason
+                try:
+                    plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx,
+                                           gpu_supported=True, vram=detect_vram(device=gpu))
+                except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
+                    raise CorruptModelError(
+                        f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
+                        "download or convert the model again.") from exc
+                requested, vision_wanted = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu
+                self.gpu_plan = plan.reason
+            self.gpu_plan = "; ".join(p for p in (choice.reason, self.gpu_plan) if p)
         wanted = n_layers + 1 if requested < 0 else requested
         mparams.n_gpu_layers = wanted
         self._model = llama_cpp.llama_model_load_from_file(str(self.pair.text_path).encode(), mparams)
@@ -208,6 +233,11 @@ class LlamaMtmdRuntime:
         cparams.n_seq_max = 1
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
+        if gpu is not None and gpu.software:
+            # Mesa 22's lavapipe crashes (SIGSEGV in its queue thread) in the text model's
+            # flash-attention graphs once the vision encoder shares the device (see
+            # models.engine.devices); without flash attention it runs. Real GPUs keep llama.cpp's choice.
+            cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             raise ModelLoadError(
@@ -220,10 +250,10 @@ class LlamaMtmdRuntime:
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
 
-        gpu = bool(llama_cpp.llama_supports_gpu_offload())
         mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
-        vision_on_gpu = gpu and vision_wanted and requested != 0
+        vision_on_gpu = gpu is not None and vision_wanted and requested != 0
         mparams_mtmd.use_gpu = vision_on_gpu
+        mparams_mtmd.device = gpu.handle if vision_on_gpu else None
         mparams_mtmd.n_threads = threads
         mparams_mtmd.print_timings = False
         mparams_mtmd.warmup = False
@@ -237,10 +267,13 @@ class LlamaMtmdRuntime:
             raise ModelLoadError(f"{self.pair.mmproj_path.name} has no vision encoder; LiveCC needs one.")
         self.marker = mtmd_cpp.mtmd_default_marker().decode()
         self.device = DeviceReport(
-            gpu_offload_supported=gpu,
+            gpu_offload_supported=gpu is not None,
             n_layers=n_layers,
             n_layers_offloaded=min(wanted, n_layers + 1) if gpu else 0,
             vision_on_gpu=vision_on_gpu,
+            backend=gpu.backend if gpu else "",
+            device_name=gpu.description if gpu else "",
+            cpu_reason=choice.reason if gpu is None else "",
         )
         self._batch = llama_cpp.llama_batch_ext_init(self._ctx)
         self._prompt_evaluated = self._token_decoded = False

@@ -20,9 +20,13 @@ BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newline
 
 def os_failure(path: Path, exc: OSError, action: str = "write") -> OutputError:
     """``OSError`` as a user-facing error: ``Cannot <action> <path>: <reason>. ...``"""
-    reason = {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied",
-              errno.EPERM: "permission denied", errno.EROFS: "the disk is read-only",
-              errno.ENOENT: "its folder does not exist"}.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the disk is read-only",
+        errno.ENOENT: "its folder does not exist",
+    }.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
     return OutputError(f"Cannot {action} {path}: {reason}. Choose another place to save it.")
 
 
@@ -43,8 +47,9 @@ def resolve_output(path: str | Path, what: str = "") -> Path:
     if target.is_dir():
         raise OutputError(f"Cannot write {what}{path}: it is a folder. Give a file name.")
     if target.exists() and not target.is_file():
-        raise OutputError(f"Cannot write {what}{path}: it is not a regular file (a device, pipe or socket). "
-                          "Choose a file name.")
+        raise OutputError(
+            f"Cannot write {what}{path}: it is not a regular file (a device, pipe or socket). Choose a file name."
+        )
     if not target.parent.is_dir():
         raise OutputError(f"Cannot write {what}{path}: the folder {target.parent} does not exist.")
     try:
@@ -52,8 +57,10 @@ def resolve_output(path: str | Path, what: str = "") -> Path:
     except OSError:
         free = None
     if free is not None and free < MIN_FREE_BYTES:
-        raise OutputError(f"Cannot write {what}{path}: the disk is full ({free // 1024} KB free). "
-                          "Free some space or choose another place to save it.")
+        raise OutputError(
+            f"Cannot write {what}{path}: the disk is full ({free // 1024} KB free). "
+            "Free some space or choose another place to save it."
+        )
     return target
 
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: What every place that shows the tiny model's words says about them.
-NOISE_NOTICE = ("A tiny test model with random weights: its words are noise. Everything else is real "
-                "(frames, the LiveCC protocol, llama.cpp, subtitles).")
+NOISE_NOTICE = (
+    "A tiny test model with random weights: its words are noise. Everything else is real "
+    "(frames, the LiveCC protocol, llama.cpp, subtitles)."
+)
 CLIP_SECONDS = 8
 
 

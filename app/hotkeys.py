@@ -51,8 +51,15 @@ class KeyCombo:
     meta: bool = False
 
 
-_MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "shift": "shift", "alt": "alt", "meta": "meta", "super": "meta",
-              "win": "meta"}
+_MODIFIERS = {
+    "ctrl": "ctrl",
+    "control": "ctrl",
+    "shift": "shift",
+    "alt": "alt",
+    "meta": "meta",
+    "super": "meta",
+    "win": "meta",
+}
 
 
 def parse_combo(text: str) -> KeyCombo:
@@ -100,8 +107,9 @@ class GlobalHotkeys:
         if sys.platform == "darwin":
             return "Global hotkeys are not available on macOS yet: the shortcuts work while the app has the focus."
         if not os.environ.get("DISPLAY"):
-            return ("Global hotkeys need X11 (this is not an X11 session): "
-                    "the shortcuts work while the app has the focus.")
+            return (
+                "Global hotkeys need X11 (this is not an X11 session): the shortcuts work while the app has the focus."
+            )
         return None
 
     @property
@@ -119,12 +127,12 @@ class GlobalHotkeys:
         self.unavailable = self.unsupported_reason() or ""
         if self.unavailable or not combos:
             return
-        backend: _X11Backend | _WindowsBackend = _WindowsBackend(combos) if sys.platform == "win32" \
-            else _X11Backend(combos)
+        backend: _X11Backend | _WindowsBackend = (
+            _WindowsBackend(combos) if sys.platform == "win32" else _X11Backend(combos)
+        )
         ready = threading.Event()
         self._backend = backend
-        self._thread = threading.Thread(target=backend.run, args=(self.on_hotkey, ready), name="hotkeys",
-                                        daemon=True)
+        self._thread = threading.Thread(target=backend.run, args=(self.on_hotkey, ready), name="hotkeys", daemon=True)
         self._thread.start()
         ready.wait(10)
         self.problems.extend(backend.problems)
@@ -146,11 +154,23 @@ _NO_SYMBOL = 0
 
 
 class _XKeyEvent(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("root", ctypes.c_ulong),
-                ("subwindow", ctypes.c_ulong), ("time", ctypes.c_ulong), ("x", ctypes.c_int), ("y", ctypes.c_int),
-                ("x_root", ctypes.c_int), ("y_root", ctypes.c_int), ("state", ctypes.c_uint),
-                ("keycode", ctypes.c_uint), ("same_screen", ctypes.c_int)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("root", ctypes.c_ulong),
+        ("subwindow", ctypes.c_ulong),
+        ("time", ctypes.c_ulong),
+        ("x", ctypes.c_int),
+        ("y", ctypes.c_int),
+        ("x_root", ctypes.c_int),
+        ("y_root", ctypes.c_int),
+        ("state", ctypes.c_uint),
+        ("keycode", ctypes.c_uint),
+        ("same_screen", ctypes.c_int),
+    ]
 
 
 class _XEvent(ctypes.Union):
@@ -165,8 +185,15 @@ def _x11_lib():
     lib.XStringToKeysym.argtypes = [ctypes.c_char_p]
     lib.XKeysymToKeycode.restype = ctypes.c_ubyte
     lib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    lib.XGrabKey.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_ulong, ctypes.c_int,
-                             ctypes.c_int, ctypes.c_int]
+    lib.XGrabKey.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_ulong,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     lib.XUngrabKey.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_ulong]
     lib.XSelectInput.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_long]
     lib.XConnectionNumber.argtypes = [ctypes.c_void_p]
@@ -190,8 +217,12 @@ class _X11Backend:
 
     @staticmethod
     def _mask(combo: KeyCombo) -> int:
-        return ((_CONTROL_MASK if combo.ctrl else 0) | (_SHIFT_MASK if combo.shift else 0)
-                | (_MOD1_MASK if combo.alt else 0) | (_MOD4_MASK if combo.meta else 0))
+        return (
+            (_CONTROL_MASK if combo.ctrl else 0)
+            | (_SHIFT_MASK if combo.shift else 0)
+            | (_MOD1_MASK if combo.alt else 0)
+            | (_MOD4_MASK if combo.meta else 0)
+        )
 
     def _grab(self, lib, dpy, root: int) -> None:
         """Grab every combo; keys another client holds are reported (BadAccess), not fatal."""
@@ -224,8 +255,10 @@ class _X11Backend:
                         for extra in (0, _LOCK_MASK, _MOD2_MASK, _LOCK_MASK | _MOD2_MASK):
                             lib.XUngrabKey(dpy, keycode, mask | extra, root)
                         lib.XSync(dpy, 0)
-                        self.problems.append(f"{_text(combo)} is already taken by another program: "
-                                             "choose another key in Settings › Hotkeys")
+                        self.problems.append(
+                            f"{_text(combo)} is already taken by another program: "
+                            "choose another key in Settings › Hotkeys"
+                        )
                         continue
                     self._grabbed[(keycode, mask)] = name
             finally:
@@ -274,8 +307,11 @@ class _X11Backend:
 
 
 def _text(combo: KeyCombo) -> str:
-    mods = [name for name, on in (("Ctrl", combo.ctrl), ("Shift", combo.shift), ("Alt", combo.alt),
-                                  ("Meta", combo.meta)) if on]
+    mods = [
+        name
+        for name, on in (("Ctrl", combo.ctrl), ("Shift", combo.shift), ("Alt", combo.alt), ("Meta", combo.meta))
+        if on
+    ]
     return "+".join([*mods, combo.key])
 
 
@@ -283,8 +319,19 @@ def _text(combo: KeyCombo) -> str:
 
 _MOD_ALT, _MOD_CONTROL, _MOD_SHIFT, _MOD_WIN, _MOD_NOREPEAT = 0x1, 0x2, 0x4, 0x8, 0x4000
 _WM_HOTKEY, _WM_QUIT = 0x0312, 0x0012
-_VK_NAMES = {"SPACE": 0x20, "PAUSE": 0x13, "SCROLL_LOCK": 0x91, "INSERT": 0x2D, "DELETE": 0x2E, "HOME": 0x24,
-             "END": 0x23, "PAGE_UP": 0x21, "PRIOR": 0x21, "PAGE_DOWN": 0x22, "NEXT": 0x22}
+_VK_NAMES = {
+    "SPACE": 0x20,
+    "PAUSE": 0x13,
+    "SCROLL_LOCK": 0x91,
+    "INSERT": 0x2D,
+    "DELETE": 0x2E,
+    "HOME": 0x24,
+    "END": 0x23,
+    "PAGE_UP": 0x21,
+    "PRIOR": 0x21,
+    "PAGE_DOWN": 0x22,
+    "NEXT": 0x22,
+}
 
 
 def _virtual_key(key: str) -> int | None:
@@ -318,13 +365,19 @@ class _WindowsBackend:
                 if vk is None:
                     self.problems.append(f"{_text(combo)}: no key {combo.key!r}")
                     continue
-                mods = (_MOD_NOREPEAT | (_MOD_CONTROL if combo.ctrl else 0) | (_MOD_SHIFT if combo.shift else 0)
-                        | (_MOD_ALT if combo.alt else 0) | (_MOD_WIN if combo.meta else 0))
+                mods = (
+                    _MOD_NOREPEAT
+                    | (_MOD_CONTROL if combo.ctrl else 0)
+                    | (_MOD_SHIFT if combo.shift else 0)
+                    | (_MOD_ALT if combo.alt else 0)
+                    | (_MOD_WIN if combo.meta else 0)
+                )
                 if user32.RegisterHotKey(None, number, mods, vk):
                     ids[number] = name
                 else:
-                    self.problems.append(f"{_text(combo)} is already taken by another program: "
-                                         "choose another key in Settings › Hotkeys")
+                    self.problems.append(
+                        f"{_text(combo)} is already taken by another program: choose another key in Settings › Hotkeys"
+                    )
         finally:
             ready.set()
         msg = wintypes.MSG()

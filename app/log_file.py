@@ -35,8 +35,9 @@ def start_log_file(folder: str | Path | None = None, level: int = logging.INFO) 
             return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8", delay=False)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=False
+        )
     except OSError:
         return None  # a read-only profile must not stop the app
     handler.setFormatter(logging.Formatter(_FORMAT))

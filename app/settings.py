@@ -58,8 +58,9 @@ class ModelSettings:
     n_gpu_layers: int = field(default=AUTO_GPU_LAYERS, metadata=_range(AUTO_GPU_LAYERS, 1000))
     device: str = "auto"  # "auto", "cpu" or a GPU's ggml name ("Vulkan1"): models.engine.devices
     n_threads: int = field(default=AUTO_THREADS, metadata=_range(0, 256))  # 0: automatic (see engine_options)
-    max_pixels: int = field(default=defaults.MAX_PIXELS,
-                            metadata=_range(defaults.MIN_PIXELS, defaults.MAX_PIXELS_LIMIT))
+    max_pixels: int = field(
+        default=defaults.MAX_PIXELS, metadata=_range(defaults.MIN_PIXELS, defaults.MAX_PIXELS_LIMIT)
+    )
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,9 @@ def parse_setting(group: type, name: str, text: str) -> int | float:
     try:
         value: int | float = int(text) if isinstance(default, int) else float(text)
     except ValueError:
-        raise ValueError(f"expected {'a whole number' if isinstance(default, int) else 'a number'}, "
-                         f"got {text!r}") from None
+        raise ValueError(
+            f"expected {'a whole number' if isinstance(default, int) else 'a number'}, got {text!r}"
+        ) from None
     return check_number(default, value, dict(spec.metadata))
 
 
@@ -274,8 +276,9 @@ def _coerce(name: str, default: Any, value: Any, meta: dict) -> Any:
         return tuple(value)
     if isinstance(default, dict):  # overlay positions
         if not isinstance(value, dict) or not all(
-                isinstance(k, str) and isinstance(v, list) and len(v) == 4 and all(map(_is_pixel, v))
-                for k, v in value.items()):
+            isinstance(k, str) and isinstance(v, list) and len(v) == 4 and all(map(_is_pixel, v))
+            for k, v in value.items()
+        ):
             raise ValueError("expected screen names with [x, y, width, height] in pixels")
         return {k: tuple(v) for k, v in value.items()}
     raise ValueError("unsupported setting")
@@ -296,8 +299,9 @@ def _load_group(cls: type, data: Any, group: str, warnings: list[str]) -> Any:
             values[f.name] = _coerce(f.name, getattr(default, f.name), data[f.name], dict(f.metadata))
         except (ValueError, TypeError, OverflowError) as exc:
             shown = reprlib.repr(data[f.name])  # a damaged value may be megabytes long
-            warnings.append(f"Setting {group}.{f.name} = {shown} is invalid ({exc}); "
-                            f"using {getattr(default, f.name)!r}.")
+            warnings.append(
+                f"Setting {group}.{f.name} = {shown} is invalid ({exc}); using {getattr(default, f.name)!r}."
+            )
     return dataclasses.replace(default, **values)
 
 
@@ -391,17 +395,26 @@ def engine_options(settings: Settings) -> EngineOptions:
     m, c, k = settings.model, settings.commentary, settings.context
     threads = m.n_threads if m.n_threads != AUTO_THREADS else cpu_threads(spare=defaults.SPARE_CORES)
     return EngineOptions(
-        runtime=RuntimeOptions(n_ctx=m.n_ctx, n_threads=threads,
-                               n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers,
-                               device=m.device),
+        runtime=RuntimeOptions(
+            n_ctx=m.n_ctx,
+            n_threads=threads,
+            n_gpu_layers=None if m.n_gpu_layers == AUTO_GPU_LAYERS else m.n_gpu_layers,
+            device=m.device,
+        ),
         sampling=SamplingOptions(
-            greedy=c.greedy, temperature=c.temperature, seed=c.seed,
+            greedy=c.greedy,
+            temperature=c.temperature,
+            seed=c.seed,
             repetition_penalty=c.repetition_penalty,
             talk_more_base=c.talk_more_base if c.talk_more else None,
             talk_more_step=c.talk_more_step,
         ),
-        context=ContextOptions(policy=k.policy, vision_window_s=k.vision_window_s,
-                               text_window_tokens=k.text_window_tokens, reprime_vision_s=k.reprime_vision_s,
-                               frame_pixels=m.max_pixels),
+        context=ContextOptions(
+            policy=k.policy,
+            vision_window_s=k.vision_window_s,
+            text_window_tokens=k.text_window_tokens,
+            reprime_vision_s=k.reprime_vision_s,
+            frame_pixels=m.max_pixels,
+        ),
         max_new_tokens=c.max_new_tokens,
     )

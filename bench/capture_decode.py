@@ -47,8 +47,11 @@ def start_xvfb() -> subprocess.Popen | None:
     for n in range(90, 110):
         if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
             break
-    proc = subprocess.Popen([xvfb, f":{n}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [xvfb, f":{n}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.environ["DISPLAY"] = f":{n}"
     for _ in range(50):
         if Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -95,8 +98,23 @@ def to_h264(src: Path, dst: Path) -> Path:
     """``src`` transcoded to H.264 (libx264, yuv420p) with imageio-ffmpeg's static ffmpeg."""
     import imageio_ffmpeg
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-c:v", "libx264",
-           "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(dst)]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(src),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        str(dst),
+    ]
     subprocess.run(cmd, check=True)
     return dst
 
@@ -105,16 +123,20 @@ def bench_file(path: Path, label: str, seconds: float) -> None:
     t = time.perf_counter()
     decoded = 0
     with FileSource(path) as source:
+
         def counted():
             nonlocal decoded
             for frame in source.frames():
                 decoded += 1
                 yield frame
+
         sampled = sum(1 for _ in FrameSampler().sample(counted()))
     wall = time.perf_counter() - t
     print(f"file {label}: {decoded} frames decoded, {sampled} sampled and resized in {wall:.2f} s")
-    print(f"  decode + sample + resize  {rate(sampled, wall)}  (stream time {seconds / wall:.1f}x real time, "
-          f"decoding {decoded / wall:.0f} fps)")
+    print(
+        f"  decode + sample + resize  {rate(sampled, wall)}  (stream time {seconds / wall:.1f}x real time, "
+        f"decoding {decoded / wall:.0f} fps)"
+    )
 
 
 def main() -> None:

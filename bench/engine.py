@@ -43,16 +43,23 @@ def main() -> None:
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--policy", choices=POLICIES, default="streaming",
-                    help="context policy: the streaming window (the engine's default) or plain eviction")
+    ap.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="streaming",
+        help="context policy: the streaming window (the engine's default) or plain eviction",
+    )
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
     with tempfile.TemporaryDirectory() as tmp:
         tiny = make_tiny_model(Path(tmp) / "tiny")
         clip = write_test_video(Path(tmp) / "clip.mp4", seconds=args.seconds, size=(w, h))
-        opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
-                             sampling=SamplingOptions(greedy=True), context=ContextOptions(policy=args.policy))
+        opts = EngineOptions(
+            runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
+            sampling=SamplingOptions(greedy=True),
+            context=ContextOptions(policy=args.policy),
+        )
         engine = LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts)
 
         t = time.perf_counter()
@@ -72,8 +79,10 @@ def main() -> None:
     llama = [d.stats.llama_s * 1000 for d in rest]
     outside = 1.0 - sum(llama) / sum(wall)
     frame = chunks[1].frames[0]
-    print(f"tiny model, {args.seconds:.0f} s clip {w}x{h} -> frames {frame.width}x{frame.height}, "
-          f"n_ctx {args.n_ctx}, policy {engine.policy.name}, {engine.device.describe()}")
+    print(
+        f"tiny model, {args.seconds:.0f} s clip {w}x{h} -> frames {frame.width}x{frame.height}, "
+        f"n_ctx {args.n_ctx}, policy {engine.policy.name}, {engine.device.describe()}"
+    )
     print(f"chunks: {len(done)} (1 opening chunk of 6 frames + {len(rest)} of 2 frames)")
     print(f"opening chunk:           {first.stats.wall_s * 1000:7.1f} ms")
     print(f"per chunk, median:       {statistics.median(wall):7.1f} ms  (p90 {percentile(wall, 0.9):.1f} ms)")

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 # -- /proc readings ---------------------------------------------------------------------------
 
+
 def proc_status(pid: int) -> dict[str, int]:
     """RSS (MB), threads and open file descriptors of ``pid`` (Linux)."""
     fields = {}
@@ -44,8 +45,11 @@ def proc_status(pid: int) -> dict[str, int]:
             key, _, value = line.partition(":")
             if key in ("VmRSS", "Threads"):
                 fields[key] = int(value.split()[0])
-    return {"rss_mb": round(fields["VmRSS"] / 1024), "threads": fields["Threads"],
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    return {
+        "rss_mb": round(fields["VmRSS"] / 1024),
+        "threads": fields["Threads"],
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
 
 
 def jsonl_lines(folder: Path) -> int:
@@ -53,6 +57,7 @@ def jsonl_lines(folder: Path) -> int:
 
 
 # -- the scenario (runs on the Xvfb display) --------------------------------------------------
+
 
 def scenario(args: argparse.Namespace) -> None:
     os.environ["QT_QPA_PLATFORM"] = "xcb"
@@ -73,8 +78,9 @@ def scenario(args: argparse.Namespace) -> None:
     g = pattern.geometry()
     s = Settings().replace("model", model_path=args.model, mmproj_path=args.mmproj, n_ctx=args.n_ctx)
     s = s.replace("commentary", greedy=True)
-    s = s.replace("capture", kind="region", region=(g.x(), g.y(), g.width(), g.height()),
-                  transcript_dir=str(work / "transcripts"))
+    s = s.replace(
+        "capture", kind="region", region=(g.x(), g.y(), g.width(), g.height()), transcript_dir=str(work / "transcripts")
+    )
     store = SettingsStore(work / "config")
     store.save(s)
     window = MainWindow(store, store.load(), EngineBridge(work / "logs"))
@@ -93,17 +99,27 @@ def scenario(args: argparse.Namespace) -> None:
     while time.monotonic() < end and window.running:
         _pump(app, args.every)
         gui, engine = proc_status(os.getpid()), proc_status(window.bridge.host.pid)
-        sample = {"t_s": round(time.monotonic() - started), "chunks": len(chunks),
-                  "panel_chunks": len(window.transcript.chunks), "jsonl_lines": jsonl_lines(work / "transcripts"),
-                  **{f"gui_{k}": v for k, v in gui.items()}, **{f"engine_{k}": v for k, v in engine.items()}}
+        sample = {
+            "t_s": round(time.monotonic() - started),
+            "chunks": len(chunks),
+            "panel_chunks": len(window.transcript.chunks),
+            "jsonl_lines": jsonl_lines(work / "transcripts"),
+            **{f"gui_{k}": v for k, v in gui.items()},
+            **{f"engine_{k}": v for k, v in engine.items()},
+        }
         samples.append(sample)
         print(json.dumps(sample), flush=True)
     running = window.running
     window.stop()
     _pump_until(app, lambda: not window.running, 60)
     lines_after_stop = jsonl_lines(work / "transcripts")
-    result = {"samples": samples, "still_running_at_end": running, "chunks": len(chunks),
-              "jsonl_lines": lines_after_stop, "panel_chunks": len(window.transcript.chunks)}
+    result = {
+        "samples": samples,
+        "still_running_at_end": running,
+        "chunks": len(chunks),
+        "jsonl_lines": lines_after_stop,
+        "panel_chunks": len(window.transcript.chunks),
+    }
     window.close()
     _pump(app, 0.5)
     shutil.rmtree(work, ignore_errors=True)
@@ -112,10 +128,15 @@ def scenario(args: argparse.Namespace) -> None:
 
 # -- the driver -------------------------------------------------------------------------------
 
+
 def start_xvfb() -> tuple[subprocess.Popen, str]:
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -133,18 +154,24 @@ def report(result: dict, warmup_s: float) -> bool:
         return False
     first, last = settled[0], settled[-1]
     ok = True
-    print(f"\n{last['t_s'] / 60:.1f} min, {result['chunks']} chunks "
-          f"({result['chunks'] / max(1, last['t_s']):.2f} per s), first = sample at {first['t_s']} s")
+    print(
+        f"\n{last['t_s'] / 60:.1f} min, {result['chunks']} chunks "
+        f"({result['chunks'] / max(1, last['t_s']):.2f} per s), first = sample at {first['t_s']} s"
+    )
     for key in ("gui_rss_mb", "engine_rss_mb", "gui_fds", "engine_fds", "gui_threads", "engine_threads"):
         ratio = last[key] / max(1, first[key])
         peak = max(s[key] for s in settled)
         flat = ratio <= 1.1
         ok &= flat
-        print(f"  {key:15s} first {first[key]:6d}  last {last[key]:6d}  peak {peak:6d}  last/first {ratio:.3f}"
-              f"{'' if flat else '  <-- grew'}")
+        print(
+            f"  {key:15s} first {first[key]:6d}  last {last[key]:6d}  peak {peak:6d}  last/first {ratio:.3f}"
+            f"{'' if flat else '  <-- grew'}"
+        )
     lost = result["chunks"] - result["jsonl_lines"]
-    print(f"  transcript: {result['chunks']} chunks heard, {result['jsonl_lines']} JSONL lines on disk, "
-          f"{result['panel_chunks']} in the panel; lost: {lost}")
+    print(
+        f"  transcript: {result['chunks']} chunks heard, {result['jsonl_lines']} JSONL lines on disk, "
+        f"{result['panel_chunks']} in the panel; lost: {lost}"
+    )
     ok &= lost == 0 and result["panel_chunks"] == result["chunks"] and result["still_running_at_end"]
     print("PASS" if ok else "FAIL")
     return ok
@@ -177,8 +204,23 @@ def main() -> int:
     result_path = work / "result.json"
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        cmd = [sys.executable, __file__, "--scenario", "--result", str(result_path), "--minutes", str(args.minutes),
-               "--every", str(args.every), "--model", args.model, "--mmproj", args.mmproj, "--n-ctx", str(args.n_ctx)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--scenario",
+            "--result",
+            str(result_path),
+            "--minutes",
+            str(args.minutes),
+            "--every",
+            str(args.every),
+            "--model",
+            args.model,
+            "--mmproj",
+            args.mmproj,
+            "--n-ctx",
+            str(args.n_ctx),
+        ]
         subprocess.run(cmd, env=env, check=True, timeout=args.minutes * 60 + 900)
     finally:
         server.terminate()

@@ -37,8 +37,19 @@ from models.engine.records import VideoChunk
 from models.engine.streaming_policy import StreamingWindowPolicy, StreamingWindowSettings
 from models.engine.token_sampler import SamplingOptions
 
-COLUMNS = ("index", "t0", "wall_ms", "cpu_ms", "llama_ms", "prompt", "generated", "n_past", "cells",
-           "reprime_ms", "reprime_tokens")
+COLUMNS = (
+    "index",
+    "t0",
+    "wall_ms",
+    "cpu_ms",
+    "llama_ms",
+    "prompt",
+    "generated",
+    "n_past",
+    "cells",
+    "reprime_ms",
+    "reprime_tokens",
+)
 
 
 @dataclass
@@ -64,9 +75,19 @@ class Run:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         reprimed = self.engine.reprime_count > reprimes
         report = self.engine.reprimes[-1] if reprimed else None
-        values = (chunk.index, chunk.t0, wall * 1e3, cpu * 1e3, done.stats.llama_s * 1e3, done.stats.prompt_tokens,
-                  done.stats.generated_tokens, self.engine.n_past, self.engine.ledger.used,
-                  report.seconds * 1e3 if report else 0.0, report.tokens_evaluated if report else 0)
+        values = (
+            chunk.index,
+            chunk.t0,
+            wall * 1e3,
+            cpu * 1e3,
+            done.stats.llama_s * 1e3,
+            done.stats.prompt_tokens,
+            done.stats.generated_tokens,
+            self.engine.n_past,
+            self.engine.ledger.used,
+            report.seconds * 1e3 if report else 0.0,
+            report.tokens_evaluated if report else 0,
+        )
         for column, value in zip(COLUMNS, values):
             self.columns[column].append(value)
 
@@ -86,26 +107,44 @@ def summarize(run: Run, seconds: float, limit: int | None) -> dict:
     re = [r for r in steady if r["reprime_ms"]]
     plain = [r for r in steady if not r["reprime_ms"]]
     worst = max(steady, key=lambda r: r["wall_ms"])
-    out = dict(median=med, first=first, last=last, ratio=last / first, cpu_ratio=last_cpu / first_cpu,
-               worst=worst, n_reprimes=len(re), max_n_past=max(r["n_past"] for r in rows),
-               max_cells=max(r["cells"] for r in rows))
-    print(f"\n[{run.name}] chunks {len(rows)}; median per chunk {med:.1f} ms "
-          f"(inside llama.cpp {median([r['llama_ms'] for r in steady]):.1f} ms)")
-    print(f"  first 10 min median {first:.1f} ms, last 10 min {last:.1f} ms -> ratio {last / first:.3f} "
-          f"(CPU time: {first_cpu:.1f} -> {last_cpu:.1f} ms, ratio {last_cpu / first_cpu:.3f})")
-    print(f"  worst chunk {worst['wall_ms']:.1f} ms = {worst['wall_ms'] / med:.2f}x median "
-          f"(chunk {worst['index']:.0f}, {'re-prime' if worst['reprime_ms'] else 'no re-prime'})")
+    out = dict(
+        median=med,
+        first=first,
+        last=last,
+        ratio=last / first,
+        cpu_ratio=last_cpu / first_cpu,
+        worst=worst,
+        n_reprimes=len(re),
+        max_n_past=max(r["n_past"] for r in rows),
+        max_cells=max(r["cells"] for r in rows),
+    )
+    print(
+        f"\n[{run.name}] chunks {len(rows)}; median per chunk {med:.1f} ms "
+        f"(inside llama.cpp {median([r['llama_ms'] for r in steady]):.1f} ms)"
+    )
+    print(
+        f"  first 10 min median {first:.1f} ms, last 10 min {last:.1f} ms -> ratio {last / first:.3f} "
+        f"(CPU time: {first_cpu:.1f} -> {last_cpu:.1f} ms, ratio {last_cpu / first_cpu:.3f})"
+    )
+    print(
+        f"  worst chunk {worst['wall_ms']:.1f} ms = {worst['wall_ms'] / med:.2f}x median "
+        f"(chunk {worst['index']:.0f}, {'re-prime' if worst['reprime_ms'] else 'no re-prime'})"
+    )
     if plain:
         w = max(plain, key=lambda r: r["wall_ms"])
-        print(f"  worst chunk without re-prime {w['wall_ms'] / med:.2f}x median; CPU-time worst "
-              f"{max(r['cpu_ms'] for r in plain) / median([r['cpu_ms'] for r in steady]):.2f}x")
+        print(
+            f"  worst chunk without re-prime {w['wall_ms'] / med:.2f}x median; CPU-time worst "
+            f"{max(r['cpu_ms'] for r in plain) / median([r['cpu_ms'] for r in steady]):.2f}x"
+        )
     if re:
         re_wall = [r["wall_ms"] for r in re]
-        print(f"  re-primes: {len(re)}, one per {seconds / len(re) / 60:.1f} min; re-priming chunk median "
-              f"{median(re_wall):.1f} ms = {median(re_wall) / med:.2f}x median, worst {max(re_wall) / med:.2f}x "
-              f"(CPU {max(r['cpu_ms'] for r in re) / median([r['cpu_ms'] for r in steady]):.2f}x); "
-              f"the rebuild itself {median([r['reprime_ms'] for r in re]):.1f} ms for "
-              f"{median([r['reprime_tokens'] for r in re]):.0f} tokens")
+        print(
+            f"  re-primes: {len(re)}, one per {seconds / len(re) / 60:.1f} min; re-priming chunk median "
+            f"{median(re_wall):.1f} ms = {median(re_wall) / med:.2f}x median, worst {max(re_wall) / med:.2f}x "
+            f"(CPU {max(r['cpu_ms'] for r in re) / median([r['cpu_ms'] for r in steady]):.2f}x); "
+            f"the rebuild itself {median([r['reprime_ms'] for r in re]):.1f} ms for "
+            f"{median([r['reprime_tokens'] for r in re]):.0f} tokens"
+        )
     lim = f" (limit {limit})" if limit else ""
     print(f"  largest position {out['max_n_past']:.0f}{lim}; most cells used {out['max_cells']:.0f}")
     return out
@@ -123,21 +162,28 @@ def main() -> None:
     args = ap.parse_args()
 
     tiny = tiny_model()
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
-                         sampling=SamplingOptions(greedy=True))
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads), sampling=SamplingOptions(greedy=True)
+    )
     settings = StreamingWindowSettings.for_context(args.n_ctx)
     if args.reprime_vision_chunks is not None:
         settings = StreamingWindowSettings(settings.vision_chunks, settings.text_tokens, args.reprime_vision_chunks)
     policy = StreamingWindowPolicy(settings)
     runs = [Run("streaming-window", LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=policy))]
     if args.compare:
-        runs.append(Run("evict-oldest (baseline)",
-                        LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=EvictOldestTurns())))
+        runs.append(
+            Run(
+                "evict-oldest (baseline)",
+                LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts, policy=EvictOldestTurns()),
+            )
+        )
     limit = policy.position_limit(runs[0].engine.runtime.n_ctx, runs[0].engine.n_ctx_train)
     seconds = args.minutes * 60
     h, w = model_size(args.source)
-    print(f"tiny model, {args.minutes:.0f} min generated stream, frames {w}x{h}, n_ctx {args.n_ctx}, "
-          f"{runs[0].engine.device.describe()}; policy {settings}; load average {load_average()}")
+    print(
+        f"tiny model, {args.minutes:.0f} min generated stream, frames {w}x{h}, n_ctx {args.n_ctx}, "
+        f"{runs[0].engine.device.describe()}; policy {settings}; load average {load_average()}"
+    )
 
     rss: dict[int, float] = {}
     started = time.perf_counter()
@@ -151,9 +197,12 @@ def main() -> None:
             rss[minute] = rss_mib()
             if minute % 5 == 0:
                 r = runs[0]
-                print(f"  {minute:3d} min: {time.perf_counter() - started:6.0f} s elapsed, RSS {rss[minute]:.1f} MiB, "
-                      f"last chunk {r.last('wall_ms'):.0f} ms, position {r.last('n_past'):.0f}, "
-                      f"cells {r.last('cells'):.0f}, load {load_average()}", flush=True)
+                print(
+                    f"  {minute:3d} min: {time.perf_counter() - started:6.0f} s elapsed, RSS {rss[minute]:.1f} MiB, "
+                    f"last chunk {r.last('wall_ms'):.0f} ms, position {r.last('n_past'):.0f}, "
+                    f"cells {r.last('cells'):.0f}, load {load_average()}",
+                    flush=True,
+                )
     end_rss = rss_mib()
 
     results = [summarize(run, seconds, limit if run is runs[0] else None) for run in runs]
@@ -163,9 +212,11 @@ def main() -> None:
     print(f"RSS at 10 min {at10:.1f} MiB, at the end {end_rss:.1f} MiB -> ratio {end_rss / at10:.3f}")
     if args.compare:
         ours, base = results
-        print(f"ours / baseline median per chunk: first 10 min {ours['first'] / base['first']:.3f}, "
-              f"last 10 min {ours['last'] / base['last']:.3f}; baseline's largest position "
-              f"{base['max_n_past']:.0f} vs trained context {runs[0].engine.n_ctx_train}")
+        print(
+            f"ours / baseline median per chunk: first 10 min {ours['first'] / base['first']:.3f}, "
+            f"last 10 min {ours['last'] / base['last']:.3f}; baseline's largest position "
+            f"{base['max_n_past']:.0f} vs trained context {runs[0].engine.n_ctx_train}"
+        )
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["policy", *runs[0].rows[0]])

@@ -51,8 +51,16 @@ class NaiveChatLoop:
 
         with contextlib.redirect_stderr(io.StringIO()):
             handler = Qwen25VLChatHandler(clip_model_path=str(mmproj_path), verbose=False)
-            self.llm = Llama(model_path=str(text_path), chat_handler=handler, n_ctx=n_ctx, n_threads=threads,
-                             n_threads_batch=threads, n_batch=2048, n_ubatch=512, verbose=False)
+            self.llm = Llama(
+                model_path=str(text_path),
+                chat_handler=handler,
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=2048,
+                n_ubatch=512,
+                verbose=False,
+            )
         self.messages: list[dict] = []
 
     def feed(self, chunk: VideoChunk) -> str:
@@ -61,8 +69,9 @@ class NaiveChatLoop:
         if not self.messages:
             content.append({"type": "text", "text": DEFAULT_QUERY})
         self.messages.append({"role": "user", "content": content})
-        out = self.llm.create_chat_completion(messages=self.messages, max_tokens=16, temperature=0.0,
-                                              repeat_penalty=1.05)
+        out = self.llm.create_chat_completion(
+            messages=self.messages, max_tokens=16, temperature=0.0, repeat_penalty=1.05
+        )
         reply = out["choices"][0]["message"]["content"] or ""
         self.messages.append({"role": "assistant", "content": reply})
         return reply
@@ -73,7 +82,7 @@ class NaiveChatLoop:
 
 def around(times: list[float], n: int) -> float:
     """Median of the 5 chunk times ending at chunk ``n`` (1-based)."""
-    return median(times[max(0, n - 5):n])
+    return median(times[max(0, n - 5) : n])
 
 
 def main() -> None:
@@ -86,18 +95,24 @@ def main() -> None:
     tiny = tiny_model()
     seconds = 3 + (args.chunks - 1)
     chunks = list(generated_chunks(seconds, args.source))[: args.chunks]
-    ours = LiveCCEngine(tiny.text_path, tiny.mmproj_path,
-                        EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
-                                      sampling=SamplingOptions(greedy=True)),
-                        policy=StreamingWindowPolicy())
+    ours = LiveCCEngine(
+        tiny.text_path,
+        tiny.mmproj_path,
+        EngineOptions(
+            runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads), sampling=SamplingOptions(greedy=True)
+        ),
+        policy=StreamingWindowPolicy(),
+    )
     # The conversation keeps every frame: ~2 x 370 tokens per chunk (each frame is its own image).
     naive = NaiveChatLoop(tiny.text_path, tiny.mmproj_path, n_ctx=4096 + 800 * args.chunks, threads=args.threads)
-    print(f"tiny model, {len(chunks)} chunks, frames {chunks[1].frames[0].width}x{chunks[1].frames[0].height}, "
-          f"{args.threads} thread(s), load average {load_average()}")
+    print(
+        f"tiny model, {len(chunks)} chunks, frames {chunks[1].frames[0].width}x{chunks[1].frames[0].height}, "
+        f"{args.threads} thread(s), load average {load_average()}"
+    )
     t_ours: list[float] = []
     t_naive: list[float] = []
     for chunk in chunks:
-        for who in (("ours", "naive") if chunk.index % 2 else ("naive", "ours")):
+        for who in ("ours", "naive") if chunk.index % 2 else ("naive", "ours"):
             t = time.perf_counter()
             if who == "ours":
                 ours.process(chunk)
@@ -105,20 +120,29 @@ def main() -> None:
                 naive.feed(chunk)
             (t_ours if who == "ours" else t_naive).append(time.perf_counter() - t)
         if chunk.index % 10 == 0:
-            print(f"  chunk {chunk.index:3d}: ours {t_ours[-1] * 1e3:7.1f} ms, chat loop {t_naive[-1] * 1e3:8.1f} ms, "
-                  f"load {load_average()}", flush=True)
+            print(
+                f"  chunk {chunk.index:3d}: ours {t_ours[-1] * 1e3:7.1f} ms, chat loop {t_naive[-1] * 1e3:8.1f} ms, "
+                f"load {load_average()}",
+                flush=True,
+            )
     ours.close()
     naive.close()
     for n in (30, 60):
         if n <= len(chunks):
             o, c = around(t_ours, n), around(t_naive, n)
-            print(f"after {n} chunks: ours {o * 1e3:.1f} ms per chunk, chat-completion loop {c * 1e3:.1f} ms "
-                  f"-> {c / o:.1f}x")
+            print(
+                f"after {n} chunks: ours {o * 1e3:.1f} ms per chunk, chat-completion loop {c * 1e3:.1f} ms "
+                f"-> {c / o:.1f}x"
+            )
     if len(chunks) >= 60:
-        print(f"growth from chunk 30 to 60: ours {around(t_ours, 60) / around(t_ours, 30):.2f}x, "
-              f"chat loop {around(t_naive, 60) / around(t_naive, 30):.2f}x")
-    print(f"total for {len(chunks)} chunks: ours {sum(t_ours):.1f} s, chat loop {sum(t_naive):.1f} s "
-          f"(load average now {load_average()})")
+        print(
+            f"growth from chunk 30 to 60: ours {around(t_ours, 60) / around(t_ours, 30):.2f}x, "
+            f"chat loop {around(t_naive, 60) / around(t_naive, 30):.2f}x"
+        )
+    print(
+        f"total for {len(chunks)} chunks: ours {sum(t_ours):.1f} s, chat loop {sum(t_naive):.1f} s "
+        f"(load average now {load_average()})"
+    )
 
 
 if __name__ == "__main__":

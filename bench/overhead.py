@@ -53,9 +53,20 @@ def record(engine: LiveCCEngine) -> list[tuple]:
     log: list[tuple] = []
     rt = engine.runtime
     ids: dict[int, int] = {}
-    real = {name: getattr(rt, name) for name in
-            ("tokenize_part", "tokenize_text", "eval_part", "eval_tokens", "decode_token", "logits", "piece",
-             "remove", "is_end_of_generation")}
+    real = {
+        name: getattr(rt, name)
+        for name in (
+            "tokenize_part",
+            "tokenize_text",
+            "eval_part",
+            "eval_tokens",
+            "decode_token",
+            "logits",
+            "piece",
+            "remove",
+            "is_end_of_generation",
+        )
+    }
 
     def tokenize_part(text, frames=()):
         part = real["tokenize_part"](text, frames)
@@ -83,6 +94,7 @@ def record(engine: LiveCCEngine) -> list[tuple]:
         def call(*args):
             log.append((tag, *args))
             return real[name](*args)
+
         return call
 
     rt.tokenize_part = tokenize_part
@@ -129,8 +141,9 @@ class DirectLlama:
             elif kind == "eval":
                 handle = self.parts[op[1]]
                 out = llama_cpp.llama_pos(op[2])
-                rc = mtmd_cpp.mtmd_helper_eval_chunks(self.mtmd, self.ctx, handle, op[2], 0, 2048, op[3],
-                                                      ctypes.byref(out))
+                rc = mtmd_cpp.mtmd_helper_eval_chunks(
+                    self.mtmd, self.ctx, handle, op[2], 0, 2048, op[3], ctypes.byref(out)
+                )
                 assert rc == 0, "direct eval failed"
             elif kind == "free":
                 mtmd_cpp.mtmd_input_chunks_free(self.parts.pop(op[1]))
@@ -138,7 +151,7 @@ class DirectLlama:
                 self._decode([op[1]], op[2], logits=True)
             elif kind == "eval_tokens":
                 for at in range(0, len(op[1]), 2048):
-                    piece = op[1][at:at + 2048]
+                    piece = op[1][at : at + 2048]
                     self._decode(piece, op[2] + at, logits=op[3] and at + len(piece) == len(op[1]))
             elif kind == "logits":
                 ptr = llama_cpp.llama_get_logits_ith(self.ctx, -1)
@@ -189,8 +202,9 @@ class DirectLlama:
 
 
 def one_pass(args, tiny, chunks) -> tuple[float, float, float, int]:
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads),
-                         sampling=SamplingOptions(greedy=True))
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=args.n_ctx, n_threads=args.threads), sampling=SamplingOptions(greedy=True)
+    )
     make = lambda: LiveCCEngine(tiny.text_path, tiny.mmproj_path, opts)  # noqa: E731
     recorder, ours = make(), make()
     direct = DirectLlama(tiny.text_path, tiny.mmproj_path, args.n_ctx, ours.runtime.options.n_threads or 2)
@@ -200,7 +214,7 @@ def one_pass(args, tiny, chunks) -> tuple[float, float, float, int]:
         start = len(log)
         recorder.process(chunk)
         timings, cpu = {}, {}
-        for who in (("ours", "direct") if chunk.index % 2 else ("direct", "ours")):
+        for who in ("ours", "direct") if chunk.index % 2 else ("direct", "ours"):
             c = time.process_time()
             t = time.perf_counter()
             if who == "ours":
@@ -254,8 +268,10 @@ def main() -> None:
     args = ap.parse_args()
     tiny = tiny_model()
     chunks = list(generated_chunks(args.seconds, args.source, first_frames=2))
-    print(f"tiny model, {len(chunks)} chunks of a {args.seconds:.0f} s generated stream, n_ctx {args.n_ctx}, "
-          f"{args.threads} thread(s), load average {load_average()}")
+    print(
+        f"tiny model, {len(chunks)} chunks of a {args.seconds:.0f} s generated stream, n_ctx {args.n_ctx}, "
+        f"{args.threads} thread(s), load average {load_average()}"
+    )
     medians, totals, cpus, outside = [], [], [], []
     for i in range(args.repeats):
         m, tot, cpu, out, n = one_pass(args, tiny, chunks)
@@ -263,15 +279,20 @@ def main() -> None:
         totals.append(tot * 100)
         cpus.append(cpu * 100)
         outside.append(out * 100)
-        print(f"  pass {i + 1}: {n} chunks; overhead median per chunk {m * 100:+.2f} %, total wall time "
-              f"{tot * 100:+.2f} %, total CPU time {cpu * 100:+.2f} %; engine time outside llama.cpp calls "
-              f"{out * 100:.2f} %", flush=True)
+        print(
+            f"  pass {i + 1}: {n} chunks; overhead median per chunk {m * 100:+.2f} %, total wall time "
+            f"{tot * 100:+.2f} %, total CPU time {cpu * 100:+.2f} %; engine time outside llama.cpp calls "
+            f"{out * 100:.2f} %",
+            flush=True,
+        )
     print(f"overhead of LiveCCEngine vs direct llama.cpp calls, median per chunk: {spread(medians)} %")
     print(f"overhead on total wall time: {spread(totals)} %, on total CPU time: {spread(cpus)} %   (target <= 5 %)")
     print(f"engine time outside llama.cpp calls: {spread(outside)} %   (load average now {load_average()})")
     cost = sampler_cost()
-    print(f"choosing one token at LiveCC's 152,064-token vocabulary: greedy {cost['greedy']:.2f} ms, "
-          f"sampled (top-k 40, top-p 0.9) {cost['sampled']:.2f} ms per token on this CPU")
+    print(
+        f"choosing one token at LiveCC's 152,064-token vocabulary: greedy {cost['greedy']:.2f} ms, "
+        f"sampled (top-k 40, top-p 0.9) {cost['sampled']:.2f} ms per token on this CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ def main() -> int:
                 sent.append(time.time() * 1000)
                 server.handle(CommentaryDelta(0.0, 1.0, f" w{i}"))
                 time.sleep(args.interval_ms / 1000)
-            browser.wait_for(f"window.liveccTrace.filter(e => e.type === 'delta').length >= {args.words}"
-                             " && window.liveccTrace[window.liveccTrace.length - 1].painted")
+            browser.wait_for(
+                f"window.liveccTrace.filter(e => e.type === 'delta').length >= {args.words}"
+                " && window.liveccTrace[window.liveccTrace.length - 1].painted"
+            )
             trace = [e for e in browser.evaluate("window.liveccTrace") if e["type"] == "delta"]
     finally:
         browser.close()
@@ -58,8 +60,9 @@ def main() -> int:
 
     def line(name: str, values: list[float]) -> str:
         q = statistics.quantiles(values, n=20)
-        return (f"{name:<28} median {statistics.median(values):6.1f} ms   p95 {q[18]:6.1f} ms"
-                f"   max {max(values):6.1f} ms")
+        return (
+            f"{name:<28} median {statistics.median(values):6.1f} ms   p95 {q[18]:6.1f} ms   max {max(values):6.1f} ms"
+        )
 
     print(f"overlay page latency over {args.words} words ({args.interval_ms:.0f} ms apart), headless Chromium")
     print(line("decoded word -> in the DOM", shown))

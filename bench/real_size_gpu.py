@@ -55,13 +55,33 @@ from models.gguf_qwen2vl import Qwen2VLTextConfig, Qwen2VLVisionConfig, write_mm
 
 SHAPES = {
     # Qwen2-VL-7B-Instruct's config.json (LiveCC-7B-Instruct keeps it).
-    "full": (dict(vocab_size=152064, hidden_size=3584, n_layers=28, n_heads=28, n_kv_heads=4, ffn=18944,
-                  context_length=32768, mrope_sections=(16, 24, 24)),
-             dict(depth=32, embed_dim=1280, n_heads=16, ffn=5120, out_hidden=3584)),
+    "full": (
+        dict(
+            vocab_size=152064,
+            hidden_size=3584,
+            n_layers=28,
+            n_heads=28,
+            n_kv_heads=4,
+            ffn=18944,
+            context_length=32768,
+            mrope_sections=(16, 24, 24),
+        ),
+        dict(depth=32, embed_dim=1280, n_heads=16, ffn=5120, out_hidden=3584),
+    ),
     # Everything cut down but the vocabulary; rows stay multiples of 256 so Q4_K_M applies.
-    "small": (dict(vocab_size=152064, hidden_size=512, n_layers=4, n_heads=8, n_kv_heads=4, ffn=1536,
-                   context_length=32768, mrope_sections=(8, 12, 12)),
-              dict(depth=4, embed_dim=256, n_heads=4, ffn=1024, out_hidden=512)),
+    "small": (
+        dict(
+            vocab_size=152064,
+            hidden_size=512,
+            n_layers=4,
+            n_heads=8,
+            n_kv_heads=4,
+            ffn=1536,
+            context_length=32768,
+            mrope_sections=(8, 12, 12),
+        ),
+        dict(depth=4, embed_dim=256, n_heads=4, ffn=1024, out_hidden=512),
+    ),
 }
 # As in models/tiny_model.py: sharper attention and a louder merger, so outputs depend on the
 # frames; rows of tokens that are not words scaled down, so greedy decoding says words.
@@ -105,12 +125,26 @@ def build(out: Path, shape: str, threads: int, keep_f16: bool) -> tuple[Path, Pa
     vocab = build_word_vocab()
     words = [vocab.token_id(to_byte_level(p)) for p in COMMENTARY_PIECES]
     t = time.perf_counter()
-    write_text_gguf(f16, text_cfg, vocab, fast_random_tensors(text_cfg.hf_shapes(), 0, words), out_type="f16",
-                    name=f"random LiveCC-7B shapes ({shape})")
-    write_mmproj_gguf(mmproj, vision_cfg, fast_random_tensors(vision_cfg.hf_shapes(), 1), out_type="f16",
-                      name=f"random LiveCC-7B vision ({shape})")
-    print(f"wrote F16 GGUFs in {time.perf_counter() - t:.0f} s ({f16.stat().st_size / 2**30:.2f} GiB text, "
-          f"{mmproj.stat().st_size / 2**30:.2f} GiB mmproj)", flush=True)
+    write_text_gguf(
+        f16,
+        text_cfg,
+        vocab,
+        fast_random_tensors(text_cfg.hf_shapes(), 0, words),
+        out_type="f16",
+        name=f"random LiveCC-7B shapes ({shape})",
+    )
+    write_mmproj_gguf(
+        mmproj,
+        vision_cfg,
+        fast_random_tensors(vision_cfg.hf_shapes(), 1),
+        out_type="f16",
+        name=f"random LiveCC-7B vision ({shape})",
+    )
+    print(
+        f"wrote F16 GGUFs in {time.perf_counter() - t:.0f} s ({f16.stat().st_size / 2**30:.2f} GiB text, "
+        f"{mmproj.stat().st_size / 2**30:.2f} GiB mmproj)",
+        flush=True,
+    )
     t = time.perf_counter()
     params = llama_cpp.llama_model_quantize_default_params()
     params.nthread = threads
@@ -151,9 +185,10 @@ def _quiet(level: int, text: bytes, user: ctypes.c_void_p) -> None:
 
 
 def measure(args, q4: Path, mmproj: Path) -> None:
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers,
-                                                n_threads=args.threads),
-                         sampling=SamplingOptions(greedy=True))
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads),
+        sampling=SamplingOptions(greedy=True),
+    )
     t = time.perf_counter()
     engine = LiveCCEngine(q4, mmproj, opts)  # the default streaming-window policy
     print(f"loaded in {time.perf_counter() - t:.1f} s: {engine.device.describe()}; n_ctx {args.n_ctx}")
@@ -175,14 +210,27 @@ def measure(args, q4: Path, mmproj: Path) -> None:
                 done = event
         wall = time.perf_counter() - start
         s = done.stats
-        rows.append(dict(index=chunk.index, wall=wall, encode=enc, prefill=s.prefill_s - enc, generate=s.generate_s,
-                         outside=1 - s.llama_s / s.wall_s, first=first if first is not None else wall,
-                         tokens=s.generated_tokens, prompt=s.prompt_tokens))
+        rows.append(
+            dict(
+                index=chunk.index,
+                wall=wall,
+                encode=enc,
+                prefill=s.prefill_s - enc,
+                generate=s.generate_s,
+                outside=1 - s.llama_s / s.wall_s,
+                first=first if first is not None else wall,
+                tokens=s.generated_tokens,
+                prompt=s.prompt_tokens,
+            )
+        )
         if chunk.index % 10 == 0:
             r = rows[-1]
-            print(f"  chunk {chunk.index:3d}: {r['wall'] * 1e3:7.1f} ms (encode {r['encode'] * 1e3:.1f}, prefill "
-                  f"{r['prefill'] * 1e3:.1f}, generate {r['generate'] * 1e3:.1f} for {r['tokens']} tokens), "
-                  f"first word {r['first'] * 1e3:.1f} ms", flush=True)
+            print(
+                f"  chunk {chunk.index:3d}: {r['wall'] * 1e3:7.1f} ms (encode {r['encode'] * 1e3:.1f}, prefill "
+                f"{r['prefill'] * 1e3:.1f}, generate {r['generate'] * 1e3:.1f} for {r['tokens']} tokens), "
+                f"first word {r['first'] * 1e3:.1f} ms",
+                flush=True,
+            )
     engine.close()
     report(rows, resize_s, h, w, args)
 
@@ -198,16 +246,24 @@ def report(rows, resize_s, h, w, args) -> None:
     med = lambda key: statistics.median(r[key] for r in steady)  # noqa: E731
     wall, enc, pre, gen = med("wall"), med("encode"), med("prefill"), med("generate")
     delays = [resize_s + r["first"] for r in steady]
-    print(f"\nframes {w}x{h} ({(h // 28) * (w // 28)} vision tokens per chunk), {len(steady)} chunks of 1 s after "
-          f"the 3-s opening chunk ({first['wall'] * 1e3:.0f} ms); median generated tokens {med('tokens'):.0f}")
-    print(f"compute per second of video: {wall * 1e3:.1f} ms = {1 / wall:.1f}x real time (p90 "
-          f"{percentile([r['wall'] for r in steady], 0.9) * 1e3:.1f} ms)   target <= 125 ms")
-    print(f"  vision encode {enc * 1e3:.1f} ms, rest of the prompt {pre * 1e3:.1f} ms (median {med('prompt'):.0f} "
-          f"prompt tokens), generation {gen * 1e3:.1f} ms ({gen / max(1, med('tokens')) * 1e3:.2f} ms/token); "
-          f"outside llama.cpp calls {med('outside') * 100:.1f} %")
-    print(f"frame arrival -> first word: median {statistics.median(delays) * 1e3:.1f} ms, p90 "
-          f"{percentile(delays, 0.9) * 1e3:.1f} ms (resize of the 1080p frame {resize_s * 1e3:.1f} ms on the CPU)   "
-          f"target <= 300 ms")
+    print(
+        f"\nframes {w}x{h} ({(h // 28) * (w // 28)} vision tokens per chunk), {len(steady)} chunks of 1 s after "
+        f"the 3-s opening chunk ({first['wall'] * 1e3:.0f} ms); median generated tokens {med('tokens'):.0f}"
+    )
+    print(
+        f"compute per second of video: {wall * 1e3:.1f} ms = {1 / wall:.1f}x real time (p90 "
+        f"{percentile([r['wall'] for r in steady], 0.9) * 1e3:.1f} ms)   target <= 125 ms"
+    )
+    print(
+        f"  vision encode {enc * 1e3:.1f} ms, rest of the prompt {pre * 1e3:.1f} ms (median {med('prompt'):.0f} "
+        f"prompt tokens), generation {gen * 1e3:.1f} ms ({gen / max(1, med('tokens')) * 1e3:.2f} ms/token); "
+        f"outside llama.cpp calls {med('outside') * 100:.1f} %"
+    )
+    print(
+        f"frame arrival -> first word: median {statistics.median(delays) * 1e3:.1f} ms, p90 "
+        f"{percentile(delays, 0.9) * 1e3:.1f} ms (resize of the 1080p frame {resize_s * 1e3:.1f} ms on the CPU)   "
+        f"target <= 300 ms"
+    )
     print(f"load average {load_average()}")
 
 

@@ -25,10 +25,20 @@ from models.errors import ModelError
 
 # Qwen2-VL's added tokens, in its id order (they follow the BPE tokens).
 QWEN2VL_SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
-    "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 )
 
 # Qwen2-VL-Instruct's chat template, as its tokenizer config ships it.
@@ -51,7 +61,8 @@ QWEN2VL_CHAT_TEMPLATE = (
 # Pieces the tiny vocabulary makes into single tokens. Words carry the leading
 # space the Qwen2 pre-tokenizer keeps on them; " ..." is LiveCC's "nothing to say".
 COMMENTARY_PIECES: tuple[str, ...] = tuple(
-    " " + w for w in """
+    " " + w
+    for w in """
     the a an and or but of to in on at by for with from into over under up down out off
     is are was were be been has have had do does did can will would could should may
     it its he she they we you his her their our this that these those there here
@@ -71,8 +82,25 @@ COMMENTARY_PIECES: tuple[str, ...] = tuple(
     standing walking sitting holding shows showing see seen watch watching
     """.split()
 ) + (
-    " ...", "...", " -", " (", ")", "'s", ".\n", ",",
-    "The", "He", "She", "They", "It", "What", "And", "Now", "That", "This", "A",
+    " ...",
+    "...",
+    " -",
+    " (",
+    ")",
+    "'s",
+    ".\n",
+    ",",
+    "The",
+    "He",
+    "She",
+    "They",
+    "It",
+    "What",
+    "And",
+    "Now",
+    "That",
+    "This",
+    "A",
 )
 
 # Words of the chat template and the LiveCC prompt, so prompts tokenize compactly.
@@ -83,9 +111,7 @@ PROMPT_PIECES: tuple[str, ...] = ("system", "user", "assistant", "You", " helpfu
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte → printable character table that byte-level BPE tokens are spelled in."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     table = {b: chr(b) for b in printable}
     extra = 0
@@ -113,7 +139,7 @@ def bpe_merge(symbols: Sequence[str], ranks: Mapping[tuple[str, str], int]) -> l
         best = min(range(len(parts) - 1), key=lambda i: ranks.get((parts[i], parts[i + 1]), 1 << 62))
         if (parts[best], parts[best + 1]) not in ranks:
             break
-        parts[best:best + 2] = [parts[best] + parts[best + 1]]
+        parts[best : best + 2] = [parts[best] + parts[best + 1]]
     return parts
 
 

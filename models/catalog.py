@@ -108,8 +108,9 @@ class Catalog:
             if key in (entry.id, entry.repo_id):
                 return entry
         known = ", ".join(e.id for e in self.entries)
-        raise CatalogError(f"{key!r} is not in the catalog (known: {known}). A Hugging Face repository "
-                           "can be given as owner/name.")
+        raise CatalogError(
+            f"{key!r} is not in the catalog (known: {known}). A Hugging Face repository can be given as owner/name."
+        )
 
 
 def load_catalog(models_folder: str | Path | None) -> Catalog:
@@ -125,7 +126,7 @@ def load_catalog(models_folder: str | Path | None) -> Catalog:
         return Catalog(BUILTIN, (f"{path} was ignored: {exc}",), path)
     raw = data.get("models") if isinstance(data, dict) else None
     if not isinstance(raw, list):
-        return Catalog(BUILTIN, (f"{path} was ignored: it needs a \"models\" list.",), path)
+        return Catalog(BUILTIN, (f'{path} was ignored: it needs a "models" list.',), path)
     entries, problems = list(BUILTIN), []
     for i, item in enumerate(raw):
         try:
@@ -168,14 +169,14 @@ def parse_user_entry(item: Any) -> CatalogEntry:
 def _text(item: dict, key: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise CatalogError(f"\"{key}\" is missing")
+        raise CatalogError(f'"{key}" is missing')
     return value.strip()
 
 
 def _remote_file(item: dict, key: str) -> RemoteFile:
     spec = item.get(key)
     if not isinstance(spec, dict):
-        raise CatalogError(f"\"{key}\" must be an object with a \"file\"")
+        raise CatalogError(f'"{key}" must be an object with a "file"')
     name = _text(spec, "file")
     if not name.endswith(".gguf") or ".." in name.split("/"):
         raise CatalogError(f"{key} file {name!r} must be a .gguf path inside the repository")

@@ -90,8 +90,9 @@ def inspect_checkpoint(folder: str | Path, outtype: OutType = "f16") -> Checkpoi
         preprocessor = _optional_json(checkpoint.folder / "preprocessor_config.json")
         vision = Qwen2VLVisionConfig.from_hf_config(config, preprocessor)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConversionError(f"{checkpoint.folder / 'config.json'} is incomplete or inconsistent ({exc}); "
-                              "download the checkpoint again.") from exc
+        raise ConversionError(
+            f"{checkpoint.folder / 'config.json'} is incomplete or inconsistent ({exc}); download the checkpoint again."
+        ) from exc
     vocab = read_vocab(checkpoint.folder, config)
     width = 2 if outtype == "f16" else 4
     text_bytes = vision_bytes = text_weights = 0
@@ -113,8 +114,10 @@ def read_vocab(folder: Path, config: dict) -> Vocab:
     path = folder / "tokenizer.json"
     data = read_json(path, "tokenizer.json")
     if not _is_qwen2_pretokenizer(data.get("pre_tokenizer")):
-        raise ConversionError(f"{path} does not split text the way Qwen2 does (its pre_tokenizer differs), so "
-                              "llama.cpp would tokenize it differently; this is not a Qwen2-VL tokenizer.")
+        raise ConversionError(
+            f"{path} does not split text the way Qwen2 does (its pre_tokenizer differs), so "
+            "llama.cpp would tokenize it differently; this is not a Qwen2-VL tokenizer."
+        )
     merged = {**config, **(config.get("text_config") or {})}
     try:
         vocab = Vocab.from_hf_tokenizer_json(path, model_config=merged)
@@ -146,9 +149,16 @@ def output_names(stem: str, quant: str | None, outtype: OutType) -> tuple[str, s
 
 
 def convert_checkpoint(
-    folder: str | Path, out_dir: str | Path, *, quant: str | None = "Q4_K_M", outtype: OutType = "f16",
-    stem: str | None = None, keep_unquantized: bool = False, threads: int | None = None,
-    source: str | None = None, on_progress: ProgressCallback | None = None,
+    folder: str | Path,
+    out_dir: str | Path,
+    *,
+    quant: str | None = "Q4_K_M",
+    outtype: OutType = "f16",
+    stem: str | None = None,
+    keep_unquantized: bool = False,
+    threads: int | None = None,
+    source: str | None = None,
+    on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> ConversionResult:
     """Convert ``folder`` into ``out_dir``; see the module docstring.
@@ -170,40 +180,60 @@ def convert_checkpoint(
     quantize_to = quant if final_name != base_name else None  # what to quantize the text model to, if anything
     quantized = quantize_to is not None
     quant_bytes = estimate_quantized_bytes(info.text_weights, quantize_to) if quantize_to else 0
-    peak = max(2 * info.text_bytes, info.text_bytes + 2 * info.vision_bytes,
-               info.text_bytes + info.vision_bytes + quant_bytes)
+    peak = max(
+        2 * info.text_bytes, info.text_bytes + 2 * info.vision_bytes, info.text_bytes + info.vision_bytes + quant_bytes
+    )
     check_disk_space([(out_dir / base_name, peak)], "to convert")
 
     text_path, mmproj_path = out_dir / base_name, out_dir / mmproj_name
     ckpt = info.checkpoint
     text_total = sum(t.nbytes for t in ckpt.tensors if not is_vision_tensor(t.name))
-    write_text_gguf(text_path, info.text, info.vocab,
-                    ckpt.stream(lambda n: not is_vision_tensor(n), outtype,
-                                _ticker("text model", text_total, on_progress, cancel)),
-                    out_type=outtype, name=stem)
+    write_text_gguf(
+        text_path,
+        info.text,
+        info.vocab,
+        ckpt.stream(lambda n: not is_vision_tensor(n), outtype, _ticker("text model", text_total, on_progress, cancel)),
+        out_type=outtype,
+        name=stem,
+    )
     try:
-        write_mmproj_gguf(mmproj_path, info.vision,
-                          ckpt.stream(is_vision_tensor, outtype,
-                                      _ticker("vision projector", ckpt.total_bytes - text_total, on_progress, cancel)),
-                          out_type=outtype, name=f"{stem} vision")
+        write_mmproj_gguf(
+            mmproj_path,
+            info.vision,
+            ckpt.stream(
+                is_vision_tensor,
+                outtype,
+                _ticker("vision projector", ckpt.total_bytes - text_total, on_progress, cancel),
+            ),
+            out_type=outtype,
+            name=f"{stem} vision",
+        )
         final_path = text_path
         if quantize_to:
-            final_path = quantize(text_path, out_dir / final_name, quantize_to, threads=threads,
-                                  on_progress=on_progress, cancel=cancel)
+            final_path = quantize(
+                text_path, out_dir / final_name, quantize_to, threads=threads, on_progress=on_progress, cancel=cancel
+            )
             if not keep_unquantized:
                 text_path.unlink()
     except BaseException:
         if quantized and not keep_unquantized:
             text_path.unlink(missing_ok=True)
         raise
-    result = ConversionResult(final_path, mmproj_path, quant or outtype.upper(),
-                              text_path if quantized and keep_unquantized else None)
+    result = ConversionResult(
+        final_path, mmproj_path, quant or outtype.upper(), text_path if quantized and keep_unquantized else None
+    )
     write_conversion_manifest(out_dir, result, source or str(ckpt.folder), stem, on_progress, cancel)
     return result
 
 
-def write_conversion_manifest(out_dir: Path, result: ConversionResult, source: str, title: str,
-                              on_progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
+def write_conversion_manifest(
+    out_dir: Path,
+    result: ConversionResult,
+    source: str,
+    title: str,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> None:
     """Record the outputs' sizes and sha256 (merged with what the folder already holds)."""
     store = ModelStore(out_dir.parent)
     manifest = store.read_manifest(out_dir) or Manifest(out_dir.name, f"{source} (converted)", (), title)
@@ -224,30 +254,45 @@ def _check_architecture(config: dict, folder: Path) -> None:
         return
     what = ", ".join(archs) or model_type or "an unknown architecture"
     hint = " Qwen2.5-VL has a different vision tower; LiveCC is Qwen2-VL." if "2_5" in model_type else ""
-    raise ConversionError(f"{folder} holds {what}, not Qwen2-VL (Qwen2VLForConditionalGeneration); "
-                          f"LiveCC Desk converts LiveCC / Qwen2-VL checkpoints only.{hint}")
+    raise ConversionError(
+        f"{folder} holds {what}, not Qwen2-VL (Qwen2VLForConditionalGeneration); "
+        f"LiveCC Desk converts LiveCC / Qwen2-VL checkpoints only.{hint}"
+    )
 
 
 # Whole-number config values and their plausible ranges, far above any Qwen2-VL (72B: width 8192,
 # 80 layers, 64 heads, FFN 29568, vocabulary 152064; vision 32 blocks of width 1280). Checked before
 # anything is sized from them: a damaged "num_hidden_layers": 1e12 must not become a tensor list.
 _TEXT_LIMITS = {
-    "vocab_size": (1, 1 << 20, True), "hidden_size": (1, 1 << 16, True), "num_hidden_layers": (1, 1024, True),
-    "num_attention_heads": (1, 1024, True), "num_key_value_heads": (1, 1024, False),
-    "intermediate_size": (1, 1 << 20, True), "max_position_embeddings": (1, 1 << 24, False),
+    "vocab_size": (1, 1 << 20, True),
+    "hidden_size": (1, 1 << 16, True),
+    "num_hidden_layers": (1, 1024, True),
+    "num_attention_heads": (1, 1024, True),
+    "num_key_value_heads": (1, 1024, False),
+    "intermediate_size": (1, 1 << 20, True),
+    "max_position_embeddings": (1, 1 << 24, False),
 }
 _VISION_LIMITS = {
-    "depth": (1, 256, True), "embed_dim": (1, 1 << 14, True), "num_heads": (1, 1024, True),
-    "hidden_size": (1, 1 << 16, False), "patch_size": (1, 256, False), "spatial_merge_size": (1, 16, False),
-    "temporal_patch_size": (1, 16, False), "in_chans": (1, 16, False), "in_channels": (1, 16, False),
+    "depth": (1, 256, True),
+    "embed_dim": (1, 1 << 14, True),
+    "num_heads": (1, 1024, True),
+    "hidden_size": (1, 1 << 16, False),
+    "patch_size": (1, 256, False),
+    "spatial_merge_size": (1, 16, False),
+    "temporal_patch_size": (1, 16, False),
+    "in_chans": (1, 16, False),
+    "in_channels": (1, 16, False),
 }
 
 
 def _check_config_limits(config: dict, path: Path) -> None:
     """Reject absurd or malformed shapes in ``config.json`` before anything is allocated from them."""
+
     def bad(key: str, value: object, what: str) -> ConversionError:
-        return ConversionError(f"{path} gives {key} = {json.dumps(value)[:40]}, {what}; the file is damaged or not a "
-                               "Qwen2-VL config: download the checkpoint again.")
+        return ConversionError(
+            f"{path} gives {key} = {json.dumps(value)[:40]}, {what}; the file is damaged or not a "
+            "Qwen2-VL config: download the checkpoint again."
+        )
 
     def whole(section: dict, limits: dict, prefix: str) -> None:
         for key, (low, high, required) in limits.items():
@@ -264,8 +309,9 @@ def _check_config_limits(config: dict, path: Path) -> None:
     text = config.get("text_config") or {}
     vision = config.get("vision_config")
     if not isinstance(text, dict) or not isinstance(vision, dict):
-        raise ConversionError(f"{path} lacks a vision_config (or its text_config is not an object); "
-                              "download the checkpoint again.")
+        raise ConversionError(
+            f"{path} lacks a vision_config (or its text_config is not an object); download the checkpoint again."
+        )
     whole({**config, **text}, _TEXT_LIMITS, "")
     whole(vision, _VISION_LIMITS, "vision_config.")
     ratio = vision.get("mlp_ratio", 4)
@@ -274,8 +320,11 @@ def _check_config_limits(config: dict, path: Path) -> None:
     merged = {**config, **text}
     rope = merged.get("rope_scaling") or merged.get("rope_parameters") or {}
     sections = rope.get("mrope_section", [16, 24, 24]) if isinstance(rope, dict) else None
-    if not isinstance(sections, list) or not 1 <= len(sections) <= 4 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096 for v in sections):
+    if (
+        not isinstance(sections, list)
+        or not 1 <= len(sections) <= 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096 for v in sections)
+    ):
         raise bad("rope_scaling.mrope_section", sections, "not one to four whole numbers")
 
 
@@ -319,4 +368,3 @@ def _ticker(label: str, total: int, on_progress: ProgressCallback | None, cancel
 
 def quant_choices() -> tuple[str, ...]:
     return (*QUANT_TYPES, *UNQUANTIZED)
-

@@ -75,10 +75,14 @@ class FileRequest:
     optional: bool = False
 
 
-def download_files(requests: Sequence[FileRequest], hub: HubSettings = HubSettings(), *,
-                   on_progress: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None,
-                   then_needs: Callable[[int], int] | None = None) -> list[Path]:
+def download_files(
+    requests: Sequence[FileRequest],
+    hub: HubSettings = HubSettings(),
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    then_needs: Callable[[int], int] | None = None,
+) -> list[Path]:
     """Fetch every requested file that is not already here and verified; return their paths.
 
     then_needs: given the total size of the requested files, the bytes the caller
@@ -121,7 +125,8 @@ def check_disk_space(needs: Sequence[tuple[Path, int]], what: str = "to download
             raise NotEnoughDiskError(
                 f"Not enough disk space: {format_bytes(n)} needed {what} but only {format_bytes(free)} free "
                 f"under {anchor}. Free some space or choose another models folder (--models-dir or "
-                "LIVECC_DESK_MODELS).")
+                "LIVECC_DESK_MODELS)."
+            )
 
 
 def format_bytes(n: float) -> str:
@@ -145,11 +150,15 @@ def _check_expected(req: FileRequest, meta: RemoteMeta) -> None:
     if exp is None:
         return
     if exp.size is not None and meta.size is not None and exp.size != meta.size:
-        raise HashMismatchError(f"{req.repo_id}/{req.filename} is {meta.size:,} bytes on the hub, but the "
-                                f"catalog expects {exp.size:,}: the repository changed. Update catalog.json.")
+        raise HashMismatchError(
+            f"{req.repo_id}/{req.filename} is {meta.size:,} bytes on the hub, but the "
+            f"catalog expects {exp.size:,}: the repository changed. Update catalog.json."
+        )
     if exp.sha256 and meta.etag and SHA256_RE.match(meta.etag) and exp.sha256 != meta.etag:
-        raise HashMismatchError(f"{req.repo_id}/{req.filename} on the hub has sha256 {meta.etag[:12]}…, the "
-                                f"catalog expects {exp.sha256[:12]}…: the repository changed. Update catalog.json.")
+        raise HashMismatchError(
+            f"{req.repo_id}/{req.filename} on the hub has sha256 {meta.etag[:12]}…, the "
+            f"catalog expects {exp.sha256[:12]}…: the repository changed. Update catalog.json."
+        )
 
 
 def _part(dest: Path) -> tuple[Path, Path]:
@@ -182,8 +191,13 @@ def _is_recorded(dest: Path, meta: RemoteMeta) -> bool:
         stat = dest.stat()
     except OSError:
         return False
-    return isinstance(record, dict) and record.get("etag") == meta.etag and record.get("size") == stat.st_size \
-        and record.get("mtime_ns") == stat.st_mtime_ns and (meta.size is None or meta.size == stat.st_size)
+    return (
+        isinstance(record, dict)
+        and record.get("etag") == meta.etag
+        and record.get("size") == stat.st_size
+        and record.get("mtime_ns") == stat.st_mtime_ns
+        and (meta.size is None or meta.size == stat.st_size)
+    )
 
 
 def _record(dest: Path, etag: str | None, sha256: str | None) -> None:
@@ -201,8 +215,15 @@ def recorded_sha256(dest: Path) -> str | None:
     return record.get("sha256") if isinstance(record, dict) else None
 
 
-def _fetch(req: FileRequest, meta: RemoteMeta, hub: HubSettings, on_progress: ProgressCallback | None,
-           cancel: threading.Event | None, index: int, count: int) -> None:
+def _fetch(
+    req: FileRequest,
+    meta: RemoteMeta,
+    hub: HubSettings,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    index: int,
+    count: int,
+) -> None:
     dest = req.dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     if _already_here(dest, meta, on_progress, cancel):
@@ -210,15 +231,19 @@ def _fetch(req: FileRequest, meta: RemoteMeta, hub: HubSettings, on_progress: Pr
     part, note = _part(dest)
     if _resumable_bytes(dest, meta) == 0:
         part.unlink(missing_ok=True)
-    note.write_text(json.dumps({"etag": meta.etag, "size": meta.size, "repo": req.repo_id,
-                                "file": req.filename}), encoding="utf-8")
+    note.write_text(
+        json.dumps({"etag": meta.etag, "size": meta.size, "repo": req.repo_id, "file": req.filename}), encoding="utf-8"
+    )
     meter, throttle = RateMeter(), Throttle(0.1)
 
     def report(done: int, final: bool = False) -> None:
         if on_progress is not None and throttle.ready(final):
             rate = meter.update(done)
-            on_progress(Progress("download", req.filename, done, meta.size, rate,
-                                 RateMeter.eta(done, meta.size, rate), index, count))
+            on_progress(
+                Progress(
+                    "download", req.filename, done, meta.size, rate, RateMeter.eta(done, meta.size, rate), index, count
+                )
+            )
 
     stalls = 0
     while True:
@@ -246,8 +271,10 @@ def _fetch(req: FileRequest, meta: RemoteMeta, hub: HubSettings, on_progress: Pr
             break
         stalls = 0 if got else stalls + 1
         if stalls > _MAX_STALLS:
-            raise NetworkError(f"The server keeps sending no data for {req.filename}; try again later "
-                               "(the download resumes where it stopped).")
+            raise NetworkError(
+                f"The server keeps sending no data for {req.filename}; try again later "
+                "(the download resumes where it stopped)."
+            )
     report(part.stat().st_size, final=True)
     _verify_and_place(req, meta, part, note, on_progress, cancel)
 
@@ -256,8 +283,9 @@ def _on_hub(url: str, hub: HubSettings) -> bool:
     return httpx2.URL(url).host == httpx2.URL(hub.resolved_endpoint()).host
 
 
-def _already_here(dest: Path, meta: RemoteMeta, on_progress: ProgressCallback | None,
-                  cancel: threading.Event | None) -> bool:
+def _already_here(
+    dest: Path, meta: RemoteMeta, on_progress: ProgressCallback | None, cancel: threading.Event | None
+) -> bool:
     """A complete file with no record (copied in, or the record was lost): keep it if it is the right one."""
     try:
         size = dest.stat().st_size
@@ -293,15 +321,18 @@ def _stream_into(part: Path, have: int, meta: RemoteMeta, hub: HubSettings, repo
             with open(part, "ab" if have else "wb") as fh:
                 for block in resp.iter_bytes():  # as received: a drop loses nothing already read
                     if cancel is not None and cancel.is_set():
-                        raise DownloadCancelled(f"Download of {meta.filename} cancelled; "
-                                                "it resumes where it stopped next time.")
+                        raise DownloadCancelled(
+                            f"Download of {meta.filename} cancelled; it resumes where it stopped next time."
+                        )
                     fh.write(block)
                     got += len(block)
                     report(have + got)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise NotEnoughDiskError(f"The disk filled up while downloading {meta.filename}; free some "
-                                         "space and download again: it resumes where it stopped.") from exc
+                raise NotEnoughDiskError(
+                    f"The disk filled up while downloading {meta.filename}; free some "
+                    "space and download again: it resumes where it stopped."
+                ) from exc
             raise
     return got
 
@@ -316,8 +347,14 @@ def _http_error(resp: httpx2.Response) -> Exception:
     return NetworkError(f"The server answered {resp.status_code}.")
 
 
-def _verify_and_place(req: FileRequest, meta: RemoteMeta, part: Path, note: Path,
-                      on_progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
+def _verify_and_place(
+    req: FileRequest,
+    meta: RemoteMeta,
+    part: Path,
+    note: Path,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> None:
     size = part.stat().st_size
     expected_size = meta.size if meta.size is not None else (req.expected.size if req.expected else None)
     bad = None
@@ -332,8 +369,9 @@ def _verify_and_place(req: FileRequest, meta: RemoteMeta, part: Path, note: Path
             sha256 = digest_file(part, "sha256", on_progress=on_progress, cancel=cancel, label=req.filename)
             if sha256 != want:
                 bad = f"its sha256 is {sha256[:12]}…, expected {want[:12]}…"
-        elif meta.etag and not matches_etag(part, meta.etag, on_progress=on_progress, cancel=cancel,
-                                            label=req.filename):
+        elif meta.etag and not matches_etag(
+            part, meta.etag, on_progress=on_progress, cancel=cancel, label=req.filename
+        ):
             bad = "its content does not match the hub's ETag"
     if bad is not None:
         part.unlink(missing_ok=True)
@@ -348,24 +386,28 @@ def _offline_file(req: FileRequest) -> Path | None:
     """The file from disk in offline mode: already downloaded, or copied from the HF cache."""
     if req.dest.is_file() and _records(req.dest.parent).get(req.dest.name):
         return req.dest
-    cached = try_to_load_from_cache(req.repo_id, req.filename, cache_dir=str(hf_hub_cache()),
-                                    revision=req.revision)
+    cached = try_to_load_from_cache(req.repo_id, req.filename, cache_dir=str(hf_hub_cache()), revision=req.revision)
     if isinstance(cached, str) and os.path.isfile(cached):
         blob = Path(os.path.realpath(cached))
         etag = blob.name
         req.dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = req.dest.with_name(req.dest.name + PARTIAL_SUFFIX)
         shutil.copyfile(blob, tmp)
-        if not matches_etag(tmp, etag) or (req.expected and req.expected.sha256
-                                           and digest_file(tmp) != req.expected.sha256):
+        if not matches_etag(tmp, etag) or (
+            req.expected and req.expected.sha256 and digest_file(tmp) != req.expected.sha256
+        ):
             tmp.unlink(missing_ok=True)
-            raise HashMismatchError(f"The cached copy of {req.repo_id}/{req.filename} in {hf_hub_cache()} is "
-                                    "damaged; go online and download it again.")
+            raise HashMismatchError(
+                f"The cached copy of {req.repo_id}/{req.filename} in {hf_hub_cache()} is "
+                "damaged; go online and download it again."
+            )
         os.replace(tmp, req.dest)
         _record(req.dest, etag, etag if SHA256_RE.match(etag) else None)
         return req.dest
     if req.optional:
         return None
-    raise OfflineError(f"HF_HUB_OFFLINE is set and {req.repo_id}/{req.filename} is neither in the models "
-                       f"folder nor in the Hugging Face cache ({hf_hub_cache()}). Unset HF_HUB_OFFLINE to "
-                       "download it.")
+    raise OfflineError(
+        f"HF_HUB_OFFLINE is set and {req.repo_id}/{req.filename} is neither in the models "
+        f"folder nor in the Hugging Face cache ({hf_hub_cache()}). Unset HF_HUB_OFFLINE to "
+        "download it."
+    )

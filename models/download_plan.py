@@ -63,17 +63,29 @@ def plan_download(entry: CatalogEntry, store: ModelStore, quant: str | None = No
         sizes = [f.size for f in (entry.model_file, entry.mmproj_file) if f is not None]
         known = len(sizes) == 2 and all(s is not None for s in sizes)
         total = sum(s for s in sizes if s is not None) if known else entry.download_bytes
-        return DownloadPlan(entry.id, entry.title, None, total, total, total, destination, free_space(destination),
-                            _times(total), None)
+        return DownloadPlan(
+            entry.id, entry.title, None, total, total, total, destination, free_space(destination), _times(total), None
+        )
     quant = (quant or DEFAULT_QUANT).upper()
     download = entry.download_bytes
     if download is None:
-        return DownloadPlan(entry.id, entry.title, quant, None, None, None, destination, free_space(destination),
-                            (), None)
+        return DownloadPlan(
+            entry.id, entry.title, quant, None, None, None, destination, free_space(destination), (), None
+        )
     bits = QUANT_TYPES[normalize_quant(quant)][1] if quant in QUANT_TYPES else 32.0 if quant == "F32" else 16.0
     model = int(download / 2 * bits / 8) + MMPROJ_BYTES  # bf16 checkpoint: two bytes per weight
-    return DownloadPlan(entry.id, entry.title, quant, download, download + conversion_bytes(download, quant), model,
-                        destination, free_space(store.root), _times(download), download / CONVERT_BPS)
+    return DownloadPlan(
+        entry.id,
+        entry.title,
+        quant,
+        download,
+        download + conversion_bytes(download, quant),
+        model,
+        destination,
+        free_space(store.root),
+        _times(download),
+        download / CONVERT_BPS,
+    )
 
 
 def _times(size: int | None) -> tuple[float, ...]:

@@ -20,19 +20,43 @@ GGUF_MAGIC = b"GGUF"
 
 # GGUF value types: fixed sizes of the scalar ones; 8 = string, 9 = array.
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_SCALAR_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-                   10: "<Q", 11: "<q", 12: "<d"}
+_SCALAR_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 #: A metadata value as read here: a number, a flag, a string, or an array's length.
 GgufValue = int | float | str
 
 # llama_ftype values -> the names users know them by.
 FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
-    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
 }
 
 
@@ -89,8 +113,12 @@ def _summarize(path: Path, fh: BinaryIO) -> GgufSummary:
         values[key] = _read_scalar(fh, vtype)
         if key == "general.architecture":
             arch = str(values[key])
-        if arch and f"{arch}.embedding_length" in values and f"{arch}.block_count" in values \
-                and "general.file_type" in values:
+        if (
+            arch
+            and f"{arch}.embedding_length" in values
+            and f"{arch}.block_count" in values
+            and "general.file_type" in values
+        ):
             break
     arch = arch or ""
     ftype = values.get("general.file_type")
@@ -203,7 +231,8 @@ def read_layout(path: str | os.PathLike[str]) -> GgufLayout:
     prefix = "clip.vision" if arch == "clip" else arch
     heads = int(values.get(f"{prefix}.attention.head_count", 0) or 0)
     return GgufLayout(
-        path=path, architecture=arch,
+        path=path,
+        architecture=arch,
         n_layers=int(values.get(f"{prefix}.block_count", 0) or 0),
         n_embd=int(values.get(f"{prefix}.embedding_length", 0) or 0),
         n_heads=heads,

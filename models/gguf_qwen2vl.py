@@ -72,11 +72,14 @@ class Qwen2VLTextConfig:
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.n_heads or self.n_heads % self.n_kv_heads:
-            raise ValueError(f"heads do not divide: hidden {self.hidden_size}, "
-                             f"{self.n_heads} heads, {self.n_kv_heads} kv heads")
+            raise ValueError(
+                f"heads do not divide: hidden {self.hidden_size}, {self.n_heads} heads, {self.n_kv_heads} kv heads"
+            )
         if sum(self.mrope_sections) != self.head_dim // 2 or len(self.mrope_sections) > 4:
-            raise ValueError(f"M-RoPE sections {self.mrope_sections} must sum to half the "
-                             f"head size ({self.head_dim // 2}), at most four of them")
+            raise ValueError(
+                f"M-RoPE sections {self.mrope_sections} must sum to half the "
+                f"head size ({self.head_dim // 2}), at most four of them"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -107,17 +110,22 @@ class Qwen2VLTextConfig:
         shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (self.vocab_size, h)}
         for i in range(self.n_layers):
             p = f"model.layers.{i}."
-            shapes.update({
-                p + "input_layernorm.weight": (h,),
-                p + "self_attn.q_proj.weight": (h, h), p + "self_attn.q_proj.bias": (h,),
-                p + "self_attn.k_proj.weight": (kv, h), p + "self_attn.k_proj.bias": (kv,),
-                p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.v_proj.bias": (kv,),
-                p + "self_attn.o_proj.weight": (h, h),
-                p + "post_attention_layernorm.weight": (h,),
-                p + "mlp.gate_proj.weight": (f, h),
-                p + "mlp.up_proj.weight": (f, h),
-                p + "mlp.down_proj.weight": (h, f),
-            })
+            shapes.update(
+                {
+                    p + "input_layernorm.weight": (h,),
+                    p + "self_attn.q_proj.weight": (h, h),
+                    p + "self_attn.q_proj.bias": (h,),
+                    p + "self_attn.k_proj.weight": (kv, h),
+                    p + "self_attn.k_proj.bias": (kv,),
+                    p + "self_attn.v_proj.weight": (kv, h),
+                    p + "self_attn.v_proj.bias": (kv,),
+                    p + "self_attn.o_proj.weight": (h, h),
+                    p + "post_attention_layernorm.weight": (h,),
+                    p + "mlp.gate_proj.weight": (f, h),
+                    p + "mlp.up_proj.weight": (f, h),
+                    p + "mlp.down_proj.weight": (h, f),
+                }
+            )
         shapes["model.norm.weight"] = (h,)
         shapes["lm_head.weight"] = (self.vocab_size, h)
         return shapes
@@ -151,11 +159,13 @@ class Qwen2VLVisionConfig:
     @property
     def merged_dim(self) -> int:
         """Width of one merged token (spatial_merge_size² patches) entering the merger."""
-        return self.embed_dim * self.spatial_merge_size ** 2
+        return self.embed_dim * self.spatial_merge_size**2
 
     @classmethod
     def from_hf_config(
-        cls, config: Mapping[str, Any], preprocessor: Mapping[str, Any] | None = None,
+        cls,
+        config: Mapping[str, Any],
+        preprocessor: Mapping[str, Any] | None = None,
     ) -> Qwen2VLVisionConfig:
         """Read ``config.json`` (and optionally ``preprocessor_config.json``) dicts."""
         v = config["vision_config"]
@@ -185,19 +195,32 @@ class Qwen2VLVisionConfig:
         }
         for i in range(self.depth):
             b = f"visual.blocks.{i}."
-            shapes.update({
-                b + "norm1.weight": (e,), b + "norm1.bias": (e,),
-                b + "attn.qkv.weight": (3 * e, e), b + "attn.qkv.bias": (3 * e,),
-                b + "attn.proj.weight": (e, e), b + "attn.proj.bias": (e,),
-                b + "norm2.weight": (e,), b + "norm2.bias": (e,),
-                b + "mlp.fc1.weight": (f, e), b + "mlp.fc1.bias": (f,),
-                b + "mlp.fc2.weight": (e, f), b + "mlp.fc2.bias": (e,),
-            })
-        shapes.update({
-            "visual.merger.ln_q.weight": (e,), "visual.merger.ln_q.bias": (e,),
-            "visual.merger.mlp.0.weight": (m, m), "visual.merger.mlp.0.bias": (m,),
-            "visual.merger.mlp.2.weight": (self.out_hidden, m), "visual.merger.mlp.2.bias": (self.out_hidden,),
-        })
+            shapes.update(
+                {
+                    b + "norm1.weight": (e,),
+                    b + "norm1.bias": (e,),
+                    b + "attn.qkv.weight": (3 * e, e),
+                    b + "attn.qkv.bias": (3 * e,),
+                    b + "attn.proj.weight": (e, e),
+                    b + "attn.proj.bias": (e,),
+                    b + "norm2.weight": (e,),
+                    b + "norm2.bias": (e,),
+                    b + "mlp.fc1.weight": (f, e),
+                    b + "mlp.fc1.bias": (f,),
+                    b + "mlp.fc2.weight": (e, f),
+                    b + "mlp.fc2.bias": (e,),
+                }
+            )
+        shapes.update(
+            {
+                "visual.merger.ln_q.weight": (e,),
+                "visual.merger.ln_q.bias": (e,),
+                "visual.merger.mlp.0.weight": (m, m),
+                "visual.merger.mlp.0.bias": (m,),
+                "visual.merger.mlp.2.weight": (self.out_hidden, m),
+                "visual.merger.mlp.2.bias": (self.out_hidden,),
+            }
+        )
         return shapes
 
 
@@ -205,7 +228,7 @@ def canonical_hf_name(name: str) -> str:
     """Map newer transformers' nesting (``model.language_model.``, ``model.visual.``) to the flat names."""
     for old, new in (("model.language_model.", "model."), ("model.visual.", "visual.")):
         if name.startswith(old):
-            return new + name[len(old):]
+            return new + name[len(old) :]
     return name
 
 
@@ -215,8 +238,13 @@ def is_vision_tensor(name: str) -> bool:
 
 
 def write_text_gguf(
-    path: str | Path, cfg: Qwen2VLTextConfig, vocab: Vocab, tensors: TensorStream,
-    *, out_type: OutType = "f16", name: str = "Qwen2-VL",
+    path: str | Path,
+    cfg: Qwen2VLTextConfig,
+    vocab: Vocab,
+    tensors: TensorStream,
+    *,
+    out_type: OutType = "f16",
+    name: str = "Qwen2-VL",
 ) -> Path:
     """Write the language model GGUF from Hugging Face-named tensors; vision tensors are skipped.
 
@@ -224,8 +252,10 @@ def write_text_gguf(
     ``ModelError`` for an unknown, misshapen or missing tensor; then no file is left.
     """
     if len(vocab) > cfg.vocab_size:
-        raise ModelError(f"The tokenizer has {len(vocab)} tokens but the model only "
-                         f"{cfg.vocab_size} embeddings; the files do not belong together.")
+        raise ModelError(
+            f"The tokenizer has {len(vocab)} tokens but the model only "
+            f"{cfg.vocab_size} embeddings; the files do not belong together."
+        )
     vocab = vocab.padded(cfg.vocab_size)
     tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2VL, cfg.n_layers)
     optional = {"lm_head.weight"} if cfg.tie_embeddings else set()
@@ -254,8 +284,12 @@ def write_text_gguf(
 
 
 def write_mmproj_gguf(
-    path: str | Path, vcfg: Qwen2VLVisionConfig, tensors: TensorStream,
-    *, out_type: OutType = "f16", name: str = "Qwen2-VL vision",
+    path: str | Path,
+    vcfg: Qwen2VLVisionConfig,
+    tensors: TensorStream,
+    *,
+    out_type: OutType = "f16",
+    name: str = "Qwen2-VL vision",
 ) -> Path:
     """Write the vision tower + merger as a CLIP mmproj GGUF; non-vision tensors are skipped.
 
@@ -328,8 +362,7 @@ def _checked(
         yield from convert(hf_name, array)
     missing = sorted(set(expected) - seen - optional)
     if missing:
-        raise ModelError(f"The checkpoint lacks {len(missing)} tensor(s), e.g. {missing[0]!r}; "
-                         "download it again.")
+        raise ModelError(f"The checkpoint lacks {len(missing)} tensor(s), e.g. {missing[0]!r}; download it again.")
 
 
 def _cast(array: np.ndarray, out_type: OutType) -> np.ndarray:
@@ -340,8 +373,11 @@ def _cast(array: np.ndarray, out_type: OutType) -> np.ndarray:
 
 
 def _write_gguf(
-    path: Path, arch: str, metadata: Callable[[gguf.GGUFWriter], None],
-    tensors: Iterable[tuple[str, np.ndarray]], out_type: OutType,
+    path: Path,
+    arch: str,
+    metadata: Callable[[gguf.GGUFWriter], None],
+    tensors: Iterable[tuple[str, np.ndarray]],
+    out_type: OutType,
 ) -> Path:
     if out_type not in _FILE_TYPES:
         raise ValueError(f"out_type must be one of {sorted(_FILE_TYPES)}, not {out_type!r}")

@@ -28,9 +28,13 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.engine.defaults import MAX_PIXELS
 from models.gguf_info import read_layout
+
+if TYPE_CHECKING:
+    from models.engine.devices import Device
 
 ENV_VRAM = "LIVECC_DESK_VRAM_MB"
 MIB = 1 << 20
@@ -55,8 +59,13 @@ class MemoryEstimate:
     @property
     def gpu_total(self) -> int:
         """Everything on the GPU: all layers, their KV cache, output, buffers, vision."""
-        return (sum(self.layer_bytes) + self.kv_bytes_per_layer * self.n_layers + self.output_bytes
-                + self.compute_bytes + self.vision_bytes)
+        return (
+            sum(self.layer_bytes)
+            + self.kv_bytes_per_layer * self.n_layers
+            + self.output_bytes
+            + self.compute_bytes
+            + self.vision_bytes
+        )
 
     @property
     def total(self) -> int:
@@ -83,8 +92,9 @@ class GpuPlan:
     vision_on_gpu: bool
 
 
-def estimate_memory(text_path: str | os.PathLike, mmproj_path: str | os.PathLike | None, n_ctx: int,
-                    max_pixels: int = MAX_PIXELS) -> MemoryEstimate:
+def estimate_memory(
+    text_path: str | os.PathLike, mmproj_path: str | os.PathLike | None, n_ctx: int, max_pixels: int = MAX_PIXELS
+) -> MemoryEstimate:
     """Estimate a pair's memory from its GGUF headers (raises ``ValueError`` for a damaged file)."""
     text = read_layout(text_path)
     layers = tuple(text.layer_bytes(i) for i in range(text.n_layers))
@@ -101,9 +111,11 @@ def estimate_memory(text_path: str | os.PathLike, mmproj_path: str | os.PathLike
     return MemoryEstimate(layers, kv, output, text.tensor_bytes.get("token_embd.weight", 0), compute, vision)
 
 
-def detect_vram(env: Mapping[str, str] | None = None,
-                run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                device: object | None = None) -> VramInfo | None:
+def detect_vram(
+    env: Mapping[str, str] | None = None,
+    run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    device: Device | None = None,
+) -> VramInfo | None:
     """Free and total GPU memory, best effort; ``None`` when it cannot be known.
 
     ``device``: the GPU the model will run on (``models.engine.devices.Device``:
@@ -119,9 +131,10 @@ def detect_vram(env: Mapping[str, str] | None = None,
             mib = -1
         if mib >= 0:
             return VramInfo(mib * MIB, mib * MIB, ENV_VRAM)
-    if device is not None and getattr(device, "total_bytes", 0) > 0:
-        return VramInfo(int(device.free_bytes), int(device.total_bytes), f"{device.backend} device",
-                        (str(device.description),))
+    if device is not None and device.total_bytes > 0:
+        return VramInfo(
+            int(device.free_bytes), int(device.total_bytes), f"{device.backend} device", (str(device.description),)
+        )
     smi = shutil.which("nvidia-smi", path=env.get("PATH"))
     if smi:
         info = _nvidia_smi(smi, run)
@@ -139,8 +152,12 @@ def detect_vram(env: Mapping[str, str] | None = None,
 
 def _nvidia_smi(smi: str, run: Callable[..., subprocess.CompletedProcess]) -> VramInfo | None:
     try:
-        out = run([smi, "--query-gpu=memory.free,memory.total,name", "--format=csv,noheader,nounits"],
-                  capture_output=True, text=True, timeout=10)
+        out = run(
+            [smi, "--query-gpu=memory.free,memory.total,name", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -159,8 +176,9 @@ def _nvidia_smi(smi: str, run: Callable[..., subprocess.CompletedProcess]) -> Vr
     return VramInfo(free, total, "nvidia-smi", tuple(names)) if names else None
 
 
-def plan_gpu_layers(estimate: MemoryEstimate, vram: VramInfo | None, gpu_supported: bool,
-                    requested: int | None = None) -> GpuPlan:
+def plan_gpu_layers(
+    estimate: MemoryEstimate, vram: VramInfo | None, gpu_supported: bool, requested: int | None = None
+) -> GpuPlan:
     """Choose ``n_gpu_layers``; see the module docstring for the rule."""
     n = estimate.n_layers
     if requested is not None:
@@ -169,8 +187,13 @@ def plan_gpu_layers(estimate: MemoryEstimate, vram: VramInfo | None, gpu_support
     if not gpu_supported:
         return GpuPlan(0, n, "CPU only: this llama-cpp-python build has no GPU backend", False, False)
     if vram is None:
-        return GpuPlan(-1, n, "GPU memory unknown: offloading all layers (lower --n-gpu-layers if it "
-                              f"runs out; or set {ENV_VRAM})", True, True)
+        return GpuPlan(
+            -1,
+            n,
+            f"GPU memory unknown: offloading all layers (lower --n-gpu-layers if it runs out; or set {ENV_VRAM})",
+            True,
+            True,
+        )
     margin = max(512 * MIB, vram.total_bytes // 20)
     budget = vram.free_bytes - margin
     vision_on_gpu = budget >= estimate.vision_bytes + estimate.compute_bytes
@@ -190,8 +213,7 @@ def plan_gpu_layers(estimate: MemoryEstimate, vram: VramInfo | None, gpu_support
         fit += 1
     if fit == 0:
         return GpuPlan(0, n, f"not even one layer fits in {free_text}: running on the CPU", False, False)
-    return GpuPlan(fit, n, f"{fit} of {n} layers fit in {free_text}; the rest run on the CPU",
-                   False, vision_on_gpu)
+    return GpuPlan(fit, n, f"{fit} of {n} layers fit in {free_text}; the rest run on the CPU", False, vision_on_gpu)
 
 
 def backend_supports_gpu() -> bool:
@@ -201,9 +223,16 @@ def backend_supports_gpu() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def auto_gpu_layers(text_path: str | Path, mmproj_path: str | Path | None, n_ctx: int,
-                    requested: int | None = None, *, max_pixels: int = MAX_PIXELS,
-                    gpu_supported: bool | None = None, vram: VramInfo | None = None) -> GpuPlan:
+def auto_gpu_layers(
+    text_path: str | Path,
+    mmproj_path: str | Path | None,
+    n_ctx: int,
+    requested: int | None = None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    gpu_supported: bool | None = None,
+    vram: VramInfo | None = None,
+) -> GpuPlan:
     """The plan for a pair on this machine: estimate, detect VRAM, choose."""
     estimate = estimate_memory(text_path, mmproj_path, n_ctx, max_pixels)
     supported = backend_supports_gpu() if gpu_supported is None else gpu_supported

@@ -21,9 +21,15 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
-def digest_file(path: str | Path, algorithm: str = "sha256", *, git_blob: bool = False,
-                on_progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None, label: str | None = None) -> str:
+def digest_file(
+    path: str | Path,
+    algorithm: str = "sha256",
+    *,
+    git_blob: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    label: str | None = None,
+) -> str:
     """Hex digest of a file; ``git_blob`` prefixes the git blob header (with ``sha1``).
 
     ``label`` names the file in progress reports (default: its name).

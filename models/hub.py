@@ -90,8 +90,10 @@ class RemoteMeta:
 def file_metadata(repo_id: str, filename: str, revision: str, hub: HubSettings) -> RemoteMeta:
     """HEAD the file on the hub; raise one of our ``DownloadError``s on failure."""
     if hub.is_offline():
-        raise OfflineError(f"HF_HUB_OFFLINE is set, so {repo_id}/{filename} cannot be looked up. "
-                           "Unset it to download, or copy the files into the models folder.")
+        raise OfflineError(
+            f"HF_HUB_OFFLINE is set, so {repo_id}/{filename} cannot be looked up. "
+            "Unset it to download, or copy the files into the models folder."
+        )
     endpoint = hub.resolved_endpoint()
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
     try:
@@ -113,13 +115,16 @@ def hub_error(exc: BaseException, repo_id: str, filename: str, revision: str, hu
     if isinstance(exc, DownloadError):
         return exc
     if isinstance(exc, hf_errors.GatedRepoError):
-        return AccessDeniedError(f"{repo_id} is gated: accept its conditions at {page} with your account, "
-                                 f"then {login}." + (" (A token was sent; it may lack access.)" if has_token else ""))
+        return AccessDeniedError(
+            f"{repo_id} is gated: accept its conditions at {page} with your account, "
+            f"then {login}." + (" (A token was sent; it may lack access.)" if has_token else "")
+        )
     if isinstance(exc, hf_errors.RevisionNotFoundError):
         return RemoteNotFoundError(f"{repo_id} has no revision {revision!r}; check the name or use 'main'.")
     if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
-        return RemoteNotFoundError(f"{repo_id} has no file {filename!r} at revision {revision!r}; "
-                                   "check the file name in the catalog entry.")
+        return RemoteNotFoundError(
+            f"{repo_id} has no file {filename!r} at revision {revision!r}; check the file name in the catalog entry."
+        )
     if isinstance(exc, hf_errors.RepositoryNotFoundError):
         hint = "" if has_token else f" If it is private, {login}."
         return RemoteNotFoundError(f"Repository {repo_id} was not found on {hub.resolved_endpoint()}.{hint}")
@@ -128,15 +133,20 @@ def hub_error(exc: BaseException, repo_id: str, filename: str, revision: str, hu
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         if status in (401, 403):
-            return AccessDeniedError(f"The hub refused access to {repo_id} ({status}); {login} with an account "
-                                     "that may read it.")
+            return AccessDeniedError(
+                f"The hub refused access to {repo_id} ({status}); {login} with an account that may read it."
+            )
         if status == 404:
             return RemoteNotFoundError(f"{repo_id}/{filename} was not found (404).")
-        return NetworkError(f"The hub answered {status or 'an error'} for {repo_id}/{filename}; "
-                            "try again later (the download resumes where it stopped).")
+        return NetworkError(
+            f"The hub answered {status or 'an error'} for {repo_id}/{filename}; "
+            "try again later (the download resumes where it stopped)."
+        )
     if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
-        return NetworkError(f"Cannot reach {hub.resolved_endpoint()} ({type(exc).__name__}: {exc}). Check the "
-                            "network connection or proxy (HTTPS_PROXY); the download resumes where it stopped.")
+        return NetworkError(
+            f"Cannot reach {hub.resolved_endpoint()} ({type(exc).__name__}: {exc}). Check the "
+            "network connection or proxy (HTTPS_PROXY); the download resumes where it stopped."
+        )
     return DownloadError(f"Downloading {repo_id}/{filename} failed: {exc}")
 
 

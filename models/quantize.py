@@ -67,7 +67,10 @@ def expected_size(src: Path, quant: str) -> int:
 
 
 def quantize(
-    src: str | os.PathLike, dst: str | os.PathLike, quant: str = DEFAULT_QUANT, *,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    quant: str = DEFAULT_QUANT,
+    *,
     threads: int | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -87,7 +90,9 @@ def quantize(
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(
-        target=_child, name="livecc-quantize", daemon=True,
+        target=_child,
+        name="livecc-quantize",
+        daemon=True,
         args=(str(src), str(partial), QUANT_TYPES[quant][0], threads or os.cpu_count() or 1, sender, MAX_BUFFER),
     )
     meter = RateMeter()
@@ -101,8 +106,17 @@ def quantize(
             if on_progress is not None:
                 written = min(partial.stat().st_size if partial.exists() else 0, int(expected * 0.99))
                 rate = meter.update(written)
-                on_progress(Progress("quantize", label, written, expected, rate,
-                                     RateMeter.eta(written, expected, rate), estimated=True))
+                on_progress(
+                    Progress(
+                        "quantize",
+                        label,
+                        written,
+                        expected,
+                        rate,
+                        RateMeter.eta(written, expected, rate),
+                        estimated=True,
+                    )
+                )
             child.join(_POLL_S)
         rc, log_tail = _receive(receiver)
         if child.exitcode != 0 or rc != 0:
@@ -110,10 +124,14 @@ def quantize(
             how = f"stopped (exit {child.exitcode})" if rc is None else f"failed (code {rc})"
             if rc is None and child.exitcode == 1:
                 # A Python error in the child; the usual one is a script without a main guard.
-                detail += (" (The quantizer runs in a child process: a script that calls it must "
-                           "start under `if __name__ == '__main__':`.)")
-            raise QuantizationError(f"Quantizing {src.name} to {quant} {how}.{detail} "
-                                    "Check that the input is an f16/f32 GGUF and that the disk has room.")
+                detail += (
+                    " (The quantizer runs in a child process: a script that calls it must "
+                    "start under `if __name__ == '__main__':`.)"
+                )
+            raise QuantizationError(
+                f"Quantizing {src.name} to {quant} {how}.{detail} "
+                "Check that the input is an f16/f32 GGUF and that the disk has room."
+            )
         os.replace(partial, dst)
     except BaseException:
         if child.is_alive():

@@ -29,7 +29,10 @@ import numpy as np
 from models.errors import ConversionError
 
 _DTYPES: dict[str, np.dtype] = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
 }
 _BLOCK_ELEMENTS = 1 << 22  # elements converted at once (16 MiB of float32)
 _MAX_HEADER = 100 << 20  # a larger header is damage, not a model
@@ -81,13 +84,15 @@ def _tensor_info(path: Path, name: str, meta: Any, base: int, size: int) -> Tens
     except (KeyError, TypeError, ValueError) as exc:
         raise ConversionError(f"{path.name}: damaged entry for tensor {name!r}; download it again.") from exc
     if dtype not in _DTYPES:
-        raise ConversionError(f"{path.name}: tensor {name!r} is {dtype}; only F32, F16 and BF16 weights "
-                              "can be converted.")
+        raise ConversionError(
+            f"{path.name}: tensor {name!r} is {dtype}; only F32, F16 and BF16 weights can be converted."
+        )
     if end - begin != math.prod(shape) * _DTYPES[dtype].itemsize or begin < 0:
         raise ConversionError(f"{path.name}: tensor {name!r} has an inconsistent size; download it again.")
     if base + end > size:
-        raise ConversionError(f"{path.name} is truncated ({size:,} bytes, tensor {name!r} ends at "
-                              f"{base + end:,}); download it again.")
+        raise ConversionError(
+            f"{path.name} is truncated ({size:,} bytes, tensor {name!r} ends at {base + end:,}); download it again."
+        )
     return TensorInfo(name, path, dtype, shape, base + begin, end - begin)
 
 
@@ -112,16 +117,17 @@ def load_tensor(info: TensorInfo, out_dtype: np.dtype | type = np.float32) -> np
     with open(info.shard, "rb") as fh:
         fh.seek(info.offset)
         for start in range(0, count, _BLOCK_ELEMENTS):
-            block = buf[:min(_BLOCK_ELEMENTS, count - start)]
+            block = buf[: min(_BLOCK_ELEMENTS, count - start)]
             if fh.readinto(block.data.cast("B")) != block.nbytes:
                 raise ConversionError(f"{info.shard.name} ends inside tensor {info.name!r}; download it again.")
             values = (block.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else block
-            target = out[start:start + block.size]
+            target = out[start : start + block.size]
             with np.errstate(over="ignore"):
                 target[...] = values
             if out_dtype == np.float16 and not np.isfinite(target).all():
-                raise ConversionError(f"Tensor {info.name!r} has values beyond float16's range; "
-                                      "convert with --outtype f32.")
+                raise ConversionError(
+                    f"Tensor {info.name!r} has values beyond float16's range; convert with --outtype f32."
+                )
     return out.reshape(info.shape)
 
 
@@ -137,8 +143,9 @@ class Checkpoint:
     def total_bytes(self) -> int:
         return sum(t.nbytes for t in self.tensors)
 
-    def stream(self, select: Callable[[str], bool], out_type: str,
-               on_tensor: Callable[[TensorInfo], None] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    def stream(
+        self, select: Callable[[str], bool], out_type: str, on_tensor: Callable[[TensorInfo], None] | None = None
+    ) -> Iterator[tuple[str, np.ndarray]]:
         """Yield ``(hf_name, array)`` for the selected tensors, one loaded at a time.
 
         Matrices come as float16 for ``out_type == "f16"`` (halving the memory of
@@ -173,13 +180,18 @@ def open_checkpoint(folder: str | Path) -> Checkpoint:
         shard_names = sorted(set(weight_map.values()))
         missing = [s for s in shard_names if not (folder / s).is_file()]
         if missing:
-            raise ConversionError(f"{len(missing)} of {len(shard_names)} shards are missing from {folder}, "
-                                  f"e.g. {missing[0]}; download the checkpoint again (downloads resume).")
+            raise ConversionError(
+                f"{len(missing)} of {len(shard_names)} shards are missing from {folder}, "
+                f"e.g. {missing[0]}; download the checkpoint again (downloads resume)."
+            )
     elif (folder / "model.safetensors").is_file():
         weight_map, shard_names = None, ["model.safetensors"]
     else:
-        hint = " It holds PyTorch .bin weights; only safetensors are read (no pickle is ever loaded)." \
-            if any(folder.glob("*.bin")) else ""
+        hint = (
+            " It holds PyTorch .bin weights; only safetensors are read (no pickle is ever loaded)."
+            if any(folder.glob("*.bin"))
+            else ""
+        )
         raise ConversionError(f"No model.safetensors or model.safetensors.index.json in {folder}.{hint}")
     tensors: list[TensorInfo] = []
     seen: dict[str, Path] = {}
@@ -192,8 +204,10 @@ def open_checkpoint(folder: str | Path) -> Checkpoint:
     if weight_map is not None:
         absent = [n for n, s in weight_map.items() if seen.get(n, Path()).name != s]
         if absent:
-            raise ConversionError(f"{weight_map[absent[0]]} lacks tensor {absent[0]!r} that the index lists; "
-                                  "the shard is damaged or from another revision: download it again.")
+            raise ConversionError(
+                f"{weight_map[absent[0]]} lacks tensor {absent[0]!r} that the index lists; "
+                "the shard is damaged or from another revision: download it again."
+            )
     return Checkpoint(folder, config, tuple(tensors))
 
 
@@ -202,8 +216,9 @@ def read_json(path: Path, what: str) -> dict:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConversionError(f"{what} is missing from {path.parent}; it is not a complete "
-                              "Hugging Face checkpoint.") from exc
+        raise ConversionError(
+            f"{what} is missing from {path.parent}; it is not a complete Hugging Face checkpoint."
+        ) from exc
     except (OSError, ValueError) as exc:
         raise ConversionError(f"{path} cannot be read ({exc}); download it again.") from exc
     if not isinstance(value, dict):

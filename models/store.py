@@ -61,8 +61,10 @@ def models_dir(override: str | os.PathLike | None = None) -> Path:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise CatalogError(f"{name!r} cannot name a model: use letters, digits, '.', '_' and '-' "
-                           "(at most 80, starting with a letter or digit).")
+        raise CatalogError(
+            f"{name!r} cannot name a model: use letters, digits, '.', '_' and '-' "
+            "(at most 80, starting with a letter or digit)."
+        )
     return name
 
 
@@ -157,8 +159,10 @@ class ModelStore:
     def read_manifest(self, folder: Path) -> Manifest | None:
         try:
             data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-            files = tuple(ManifestFile(str(f["role"]), str(f["file"]), int(f["size"]), f.get("sha256"))
-                          for f in data.get("files", []))
+            files = tuple(
+                ManifestFile(str(f["role"]), str(f["file"]), int(f["size"]), f.get("sha256"))
+                for f in data.get("files", [])
+            )
             return Manifest(str(data["model_id"]), str(data.get("source", "")), files, str(data.get("title", "")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -193,8 +197,18 @@ class ModelStore:
             quant = text.file_type or "unknown"
             name = folder.name if len(texts) == 1 else f"{folder.name}:{quant}"
             source = manifest.source if manifest else "found in the models folder"
-            out.append(InstalledModel(name, text.path, mmproj.path, quant, _size(text.path) + _size(mmproj.path),
-                                      source, managed=True, manifest=manifest))
+            out.append(
+                InstalledModel(
+                    name,
+                    text.path,
+                    mmproj.path,
+                    quant,
+                    _size(text.path) + _size(mmproj.path),
+                    source,
+                    managed=True,
+                    manifest=manifest,
+                )
+            )
         return out
 
     def _local_models(self) -> list[InstalledModel]:
@@ -202,8 +216,17 @@ class ModelStore:
         for entry in self._read_local():
             text, mmproj = Path(entry["model"]), Path(entry["mmproj"])
             summary = summarize(text)
-            out.append(InstalledModel(entry["name"], text, mmproj, summary.file_type or "?",
-                                      _size(text) + _size(mmproj), f"local files ({text.parent})", managed=False))
+            out.append(
+                InstalledModel(
+                    entry["name"],
+                    text,
+                    mmproj,
+                    summary.file_type or "?",
+                    _size(text) + _size(mmproj),
+                    f"local files ({text.parent})",
+                    managed=False,
+                )
+            )
         return out
 
     def _read_local(self) -> list[dict]:
@@ -222,8 +245,11 @@ class ModelStore:
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
             files = [p for p in folder.rglob("*") if p.is_file()]
             partial = sum(_size(p) for p in files if p.name.endswith(PARTIAL_SUFFIX))
-            out.append(StoredCheckpoint(folder.name.replace("--", "/", 1), folder,
-                                        sum(_size(p) for p in files) - partial, partial))
+            out.append(
+                StoredCheckpoint(
+                    folder.name.replace("--", "/", 1), folder, sum(_size(p) for p in files) - partial, partial
+                )
+            )
         return out
 
     def partial_downloads(self) -> list[Path]:
@@ -243,11 +269,13 @@ class ModelStore:
         if len(variants) == 1:
             return variants[0]
         if variants:
-            raise CatalogError(f"{name} is installed in several quantizations; name one: "
-                               + ", ".join(m.name for m in variants) + ".")
+            raise CatalogError(
+                f"{name} is installed in several quantizations; name one: " + ", ".join(m.name for m in variants) + "."
+            )
         known = ", ".join(m.name for m in models) or "none yet"
-        raise CatalogError(f"No installed model is called {name!r} (installed: {known}). "
-                           "See `livecc-desk models list`.")
+        raise CatalogError(
+            f"No installed model is called {name!r} (installed: {known}). See `livecc-desk models list`."
+        )
 
     # ----------------------------------------------------------- changes
     def add_local(self, name: str, text_path: str | os.PathLike, mmproj_path: str | os.PathLike) -> InstalledModel:
@@ -257,8 +285,9 @@ class ModelStore:
         if any(m.name == name for m in self.installed()):
             raise CatalogError(f"A model called {name!r} already exists; choose another name or remove it first.")
         entries = [e for e in self._read_local() if e["name"] != name]
-        entries.append({"name": name, "model": str(pair.text_path.resolve()),
-                        "mmproj": str(pair.mmproj_path.resolve())})
+        entries.append(
+            {"name": name, "model": str(pair.text_path.resolve()), "mmproj": str(pair.mmproj_path.resolve())}
+        )
         _atomic_write_json(self.root / LOCAL_FILE, {"models": entries})
         return self.resolve(name)
 

@@ -70,8 +70,14 @@ def tiny_configs() -> tuple[Qwen2VLTextConfig, Qwen2VLVisionConfig, Vocab]:
     vocab = build_word_vocab()
     text = Qwen2VLTextConfig(
         vocab_size=-(-len(vocab) // 64) * 64,
-        hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=128,
-        rope_theta=1_000_000.0, rms_eps=1e-6, context_length=32768,
+        hidden_size=64,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        ffn=128,
+        rope_theta=1_000_000.0,
+        rms_eps=1e-6,
+        context_length=32768,
         mrope_sections=(2, 3, 3),
     )
     vision = Qwen2VLVisionConfig(depth=2, embed_dim=64, n_heads=4, ffn=256, out_hidden=text.hidden_size)
@@ -84,7 +90,9 @@ _MINOR_OUTPUT_ROW_SCALE = 0.25
 
 
 def random_tensors(
-    shapes: Mapping[str, tuple[int, ...]], seed: int | list[int], favoured_rows: Iterable[int] = (),
+    shapes: Mapping[str, tuple[int, ...]],
+    seed: int | list[int],
+    favoured_rows: Iterable[int] = (),
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Yield a random float32 tensor for each Hugging Face name, one at a time, in ``shapes`` order.
 
@@ -128,10 +136,21 @@ def make_tiny_model(out_dir: str | Path, seed: int = 0, out_type: OutType = "f32
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     words = [vocab.token_id(to_byte_level(p)) for p in COMMENTARY_PIECES] + [vocab.eos_id]
-    write_text_gguf(model.text_path, text_cfg, vocab, random_tensors(text_cfg.hf_shapes(), [seed, 0], words),
-                    out_type=out_type, name="tiny-qwen2vl")
-    write_mmproj_gguf(model.mmproj_path, vision_cfg, random_tensors(vision_cfg.hf_shapes(), [seed, 1]),
-                      out_type=out_type, name="tiny-qwen2vl vision")
+    write_text_gguf(
+        model.text_path,
+        text_cfg,
+        vocab,
+        random_tensors(text_cfg.hf_shapes(), [seed, 0], words),
+        out_type=out_type,
+        name="tiny-qwen2vl",
+    )
+    write_mmproj_gguf(
+        model.mmproj_path,
+        vision_cfg,
+        random_tensors(vision_cfg.hf_shapes(), [seed, 1]),
+        out_type=out_type,
+        name="tiny-qwen2vl vision",
+    )
     record = {"key": key, "sizes": [model.text_path.stat().st_size, model.mmproj_path.stat().st_size]}
     fd, tmp = tempfile.mkstemp(prefix=f".{STAMP_FILE}.", dir=out_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -41,9 +41,16 @@ class VerifyReport:
         return all(c.ok for c in self.checks)
 
 
-def verify_pair(name: str, text_path: Path, mmproj_path: Path, *, model: InstalledModel | None = None,
-                load: bool = False, on_progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None) -> VerifyReport:
+def verify_pair(
+    name: str,
+    text_path: Path,
+    mmproj_path: Path,
+    *,
+    model: InstalledModel | None = None,
+    load: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> VerifyReport:
     """Check a model pair; ``model`` supplies the manifest with recorded sizes and hashes."""
     checks = []
     try:
@@ -56,23 +63,38 @@ def verify_pair(name: str, text_path: Path, mmproj_path: Path, *, model: Install
         entry = manifest.file(path.name) if manifest is not None else None
         expected_sha = (entry.sha256 if entry else None) or recorded_sha256(path)
         if entry is not None and entry.size != path.stat().st_size:
-            checks.append(Check(path.name, False, f"{path.stat().st_size:,} bytes, {entry.size:,} recorded: "
-                                "damaged; download or convert it again"))
+            checks.append(
+                Check(
+                    path.name,
+                    False,
+                    f"{path.stat().st_size:,} bytes, {entry.size:,} recorded: damaged; download or convert it again",
+                )
+            )
             continue
         if not expected_sha:
-            checks.append(Check(path.name, True, "no recorded checksum (not written by LiveCC Desk); "
-                                "headers checked only"))
+            checks.append(
+                Check(path.name, True, "no recorded checksum (not written by LiveCC Desk); headers checked only")
+            )
             continue
         actual = digest_file(path, on_progress=on_progress, cancel=cancel)
         if actual == expected_sha:
             checks.append(Check(path.name, True, f"sha256 {actual[:16]}… as recorded"))
         else:
-            checks.append(Check(path.name, False, f"sha256 {actual[:16]}… differs from the recorded "
-                                f"{expected_sha[:16]}…: damaged; download or convert it again"))
+            checks.append(
+                Check(
+                    path.name,
+                    False,
+                    f"sha256 {actual[:16]}… differs from the recorded "
+                    f"{expected_sha[:16]}…: damaged; download or convert it again",
+                )
+            )
     if load:
         error = load_in_child(text_path, mmproj_path)
-        checks.append(Check("llama.cpp load", error is None,
-                            error or "loads; a generated clip gives finite embeddings and logits"))
+        checks.append(
+            Check(
+                "llama.cpp load", error is None, error or "loads; a generated clip gives finite embeddings and logits"
+            )
+        )
     return VerifyReport(name, tuple(checks))
 
 
@@ -126,8 +148,9 @@ def run_test_frames(runtime) -> None:
 
     size = 224  # 8 x 8 merged patches per frame pair: cheap even for the 7B model on a CPU
     y, x = np.mgrid[0:size, 0:size]
-    frames = [np.stack([(x + 40 * i) % 256, y % 256, (x + y + 30 * i) % 256], axis=-1).astype(np.uint8)
-              for i in range(4)]
+    frames = [
+        np.stack([(x + 40 * i) % 256, y % 256, (x + y + 30 * i) % 256], axis=-1).astype(np.uint8) for i in range(4)
+    ]
     text = f"<|im_start|>user\n{runtime.marker * len(frames)}What happens?<|im_end|>\n<|im_start|>assistant\n"
     part = runtime.tokenize_part(text, frames)
     try:
@@ -139,8 +162,9 @@ def run_test_frames(runtime) -> None:
     runtime.logits()
 
 
-def verify_checkpoint(folder: Path, *, on_progress: ProgressCallback | None = None,
-                      cancel: threading.Event | None = None) -> VerifyReport:
+def verify_checkpoint(
+    folder: Path, *, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+) -> VerifyReport:
     """Check a Hugging Face checkpoint folder: convertible, and each downloaded file as recorded."""
     from models.convert import inspect_checkpoint
 
@@ -149,13 +173,25 @@ def verify_checkpoint(folder: Path, *, on_progress: ProgressCallback | None = No
     except ModelError as exc:
         return VerifyReport(str(folder), (Check("checkpoint", False, str(exc)),))
     shards = sorted({t.shard.name for t in info.checkpoint.tensors})
-    checks = [Check("checkpoint", True, f"Qwen2-VL, {len(info.checkpoint.tensors)} tensors in {len(shards)} "
-                    "shard(s), Qwen2 tokenizer")]
+    checks = [
+        Check(
+            "checkpoint",
+            True,
+            f"Qwen2-VL, {len(info.checkpoint.tensors)} tensors in {len(shards)} shard(s), Qwen2 tokenizer",
+        )
+    ]
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")):
         sha = recorded_sha256(path)
         if sha is None:
             continue
         actual = digest_file(path, on_progress=on_progress, cancel=cancel)
-        checks.append(Check(path.name, actual == sha, "sha256 as downloaded" if actual == sha else
-                            "sha256 differs from the download: damaged; delete it and download again"))
+        checks.append(
+            Check(
+                path.name,
+                actual == sha,
+                "sha256 as downloaded"
+                if actual == sha
+                else "sha256 differs from the download: damaged; delete it and download again",
+            )
+        )
     return VerifyReport(str(folder), tuple(checks))

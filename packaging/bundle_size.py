@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = largest_parts(args.bundle)
     for size, name in parts[: args.top]:
         print(f"  {size / 1e6:7.1f} MB  {name}")
-    rest = sum(size for size, _ in parts[args.top:])
+    rest = sum(size for size, _ in parts[args.top :])
     print(f"  {rest / 1e6:7.1f} MB  ({max(0, len(parts) - args.top)} smaller parts)")
     return 0
 

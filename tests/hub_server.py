@@ -60,8 +60,12 @@ class HubState:
 
     def blobs(self) -> dict[str, tuple[str, bytes]]:
         """sha256 -> (file name, content) of every LFS file."""
-        return {hashlib.sha256(d).hexdigest(): (name, d) for files in self.repos.values()
-                for name, d in files.items() if len(d) >= LFS_THRESHOLD}
+        return {
+            hashlib.sha256(d).hexdigest(): (name, d)
+            for files in self.repos.values()
+            for name, d in files.items()
+            if len(d) >= LFS_THRESHOLD
+        }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.state.delay_s:
                 time.sleep(self.state.delay_s)
             try:
-                self.wfile.write(payload[i:i + (64 << 10)])
+                self.wfile.write(payload[i : i + (64 << 10)])
             except (BrokenPipeError, ConnectionResetError):
                 return
 
@@ -191,8 +195,9 @@ class HubServer:
         self.state = HubState(repos=dict(repos or {}), **state)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self.state  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="hub-stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="hub-stand-in", daemon=True
+        )
 
     @property
     def endpoint(self) -> str:
@@ -201,8 +206,11 @@ class HubServer:
     def gets(self, name: str) -> list[Logged]:
         """GET requests that fetched ``name``'s content (resolve or CDN)."""
         sha = {n: s for s, (n, _d) in self.state.blobs().items()}.get(name)
-        return [r for r in self.state.requests if r.method == "GET"
-                and (r.path.endswith("/" + name) or (sha is not None and r.path == f"/cdn/{sha}"))]
+        return [
+            r
+            for r in self.state.requests
+            if r.method == "GET" and (r.path.endswith("/" + name) or (sha is not None and r.path == f"/cdn/{sha}"))
+        ]
 
     def __enter__(self) -> HubServer:
         self._thread.start()

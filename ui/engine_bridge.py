@@ -41,17 +41,17 @@ class EngineBridge(QObject):
     (ChunkStarted, CommentaryDelta, ChunkDone, AnswerDelta, AnswerDone).
     """
 
-    engineState = Signal(object, str)     # EngineState, detail
-    loaded = Signal(object)               # Loaded
-    engineError = Signal(object)          # EngineFailed
-    engineDied = Signal(object)           # EngineDied
-    engineEvent = Signal(object)          # the live session's events and the answers to its questions
+    engineState = Signal(object, str)  # EngineState, detail
+    loaded = Signal(object)  # Loaded
+    engineError = Signal(object)  # EngineFailed
+    engineDied = Signal(object)  # EngineDied
+    engineEvent = Signal(object)  # the live session's events and the answers to its questions
     askFailed = Signal(str)
-    stats = Signal(object)                # LiveStats
-    preview = Signal(QImage, float)       # picture, stream time
+    stats = Signal(object)  # LiveStats
+    preview = Signal(QImage, float)  # picture, stream time
     warning = Signal(str)
-    sessionStarted = Signal(object)       # Session
-    sessionFinished = Signal(object)      # SessionEnded
+    sessionStarted = Signal(object)  # Session
+    sessionFinished = Signal(object)  # SessionEnded
 
     def __init__(self, log_dir: str | Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -29,8 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 #: Shortcuts of the Review tab (``ui/review/layout.py``), which has no actions to read them from.
-REVIEW_SHORTCUTS = (("Space", "Review: play / pause"), ("Left / Right", "Review: one frame back / forward"),
-                    ("M", "Review: mark the moment"))
+REVIEW_SHORTCUTS = (
+    ("Space", "Review: play / pause"),
+    ("Left / Right", "Review: one frame back / forward"),
+    ("M", "Review: mark the moment"),
+)
 GUIDE_NAME = "user-guide.md"
 
 
@@ -66,8 +69,12 @@ def shortcut_rows(window: QMainWindow) -> list[tuple[str, str]]:
     rows.extend(REVIEW_SHORTCUTS)
     hotkeys = getattr(getattr(window, "settings", None), "hotkeys", None)
     if hotkeys is not None and hotkeys.enabled:
-        for field, what in (("start_stop", "start / stop"), ("overlay", "overlay on / off"),
-                            ("click_through", "click-through on / off"), ("voice", "voice on / off")):
+        for field, what in (
+            ("start_stop", "start / stop"),
+            ("overlay", "overlay on / off"),
+            ("click_through", "click-through on / off"),
+            ("voice", "voice on / off"),
+        ):
             keys = getattr(hotkeys, field, "")
             if keys:
                 rows.append((keys, f"Global hotkey (works while a game has the focus): {what}"))
@@ -94,8 +101,9 @@ class HelpMenu:
         self._data_dir, self._log_file = data_dir, log_file
         self.dialogs: dict[str, QDialog] = {}
         menu = window.menuBar().addMenu("&Help")
-        self.shortcuts_action = self._add(menu, "Keyboard shortcuts", self.show_shortcuts, "helpShortcuts",
-                                          QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action = self._add(
+            menu, "Keyboard shortcuts", self.show_shortcuts, "helpShortcuts", QKeySequence.StandardKey.HelpContents
+        )
         self.guide_action = self._add(menu, "User guide", self.show_guide, "helpGuide")
         menu.addSeparator()
         self.data_action = self._add(menu, "Open data folder", self.open_data_folder, "helpDataFolder")
@@ -124,10 +132,15 @@ class HelpMenu:
         return dialog
 
     def show_shortcuts(self) -> QDialog:
-        rows = "".join(f"<tr><td style='padding-right:18px'><b>{keys}</b></td><td>{what}</td></tr>"
-                       for keys, what in shortcut_rows(self.window))
-        label = QLabel(f"<table>{rows}</table><p><small>The menus and the buttons' tooltips show them too; "
-                       "Settings › Hotkeys changes the global ones.</small></p>", objectName="shortcutsTable")
+        rows = "".join(
+            f"<tr><td style='padding-right:18px'><b>{keys}</b></td><td>{what}</td></tr>"
+            for keys, what in shortcut_rows(self.window)
+        )
+        label = QLabel(
+            f"<table>{rows}</table><p><small>The menus and the buttons' tooltips show them too; "
+            "Settings › Hotkeys changes the global ones.</small></p>",
+            objectName="shortcutsTable",
+        )
         label.setWordWrap(True)
         return self._show("shortcuts", _dialog(self.window, "Keyboard shortcuts", "shortcutsDialog", label))
 
@@ -138,8 +151,10 @@ class HelpMenu:
         try:
             browser.setMarkdown(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            browser.setPlainText(f"The user guide is missing from this installation ({path}: "
-                                 f"{exc.strerror or exc}). `livecc-desk --help` describes the commands.")
+            browser.setPlainText(
+                f"The user guide is missing from this installation ({path}: "
+                f"{exc.strerror or exc}). `livecc-desk --help` describes the commands."
+            )
         return self._show("guide", _dialog(self.window, "LiveCC Desk user guide", "guideDialog", browser))
 
     def open_data_folder(self) -> Path:
@@ -151,8 +166,9 @@ class HelpMenu:
     def open_log(self) -> Path | None:
         path = self._log_file()
         if path is None:
-            self.window.statusBar().showMessage("The log file could not be written (is the data folder "
-                                                "read-only?).", 6000)
+            self.window.statusBar().showMessage(
+                "The log file could not be written (is the data folder read-only?).", 6000
+            )
             return None
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
         return path
@@ -161,15 +177,17 @@ class HelpMenu:
         device = getattr(getattr(self.window, "status", None), "device", None)
         where = device.text() if device is not None else ""
         where = where if where and where != "no model" else "no model loaded yet"
-        return (f"<h3>LiveCC Desk {_version('livecc-desk')}</h3>"
-                "<p>Live commentary on video with LiveCC (a Qwen2-VL-7B video model), run by llama.cpp "
-                "in a separate engine process on this computer.</p>"
-                f"<p><b>Model runs on:</b> {where}<br>"
-                f"<b>llama.cpp:</b> llama-cpp-python {_version('llama-cpp-python')}<br>"
-                f"<b>Qt:</b> {qVersion()} (PySide6 {PYSIDE_VERSION})<br>"
-                f"<b>Python:</b> {platform.python_version()} on {platform.system()} {platform.machine()}"
-                f"{' (bundled)' if getattr(sys, 'frozen', False) else ''}<br>"
-                f"<b>Data folder:</b> {self._data_dir()}</p>")
+        return (
+            f"<h3>LiveCC Desk {_version('livecc-desk')}</h3>"
+            "<p>Live commentary on video with LiveCC (a Qwen2-VL-7B video model), run by llama.cpp "
+            "in a separate engine process on this computer.</p>"
+            f"<p><b>Model runs on:</b> {where}<br>"
+            f"<b>llama.cpp:</b> llama-cpp-python {_version('llama-cpp-python')}<br>"
+            f"<b>Qt:</b> {qVersion()} (PySide6 {PYSIDE_VERSION})<br>"
+            f"<b>Python:</b> {platform.python_version()} on {platform.system()} {platform.machine()}"
+            f"{' (bundled)' if getattr(sys, 'frozen', False) else ''}<br>"
+            f"<b>Data folder:</b> {self._data_dir()}</p>"
+        )
 
     def show_about(self) -> QDialog:
         label = QLabel(self.about_text(), objectName="aboutText", wordWrap=True)

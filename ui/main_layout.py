@@ -109,8 +109,9 @@ class MainLayout:
     def _action(self, text: str, slot, shortcut=None, checkable=False, name="") -> QAction:
         action = QAction(text, self, checkable=checkable)
         if shortcut:
-            action.setShortcuts([QKeySequence(s) for s in shortcut] if isinstance(shortcut, tuple)
-                                else [QKeySequence(shortcut)])
+            action.setShortcuts(
+                [QKeySequence(s) for s in shortcut] if isinstance(shortcut, tuple) else [QKeySequence(shortcut)]
+            )
             action.setToolTip(f"{text} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})")
         action.setObjectName(name)
         action.triggered.connect(slot)
@@ -124,12 +125,24 @@ class MainLayout:
         self.voice_action = self._action("Voice", self._set_voice, "Ctrl+Shift+V", True, "voiceAction")
         self.settings_action = self._action("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
         self.clear_action = self._action("Clear transcript", self.clear_transcript)
-        exports = [self._action(f"Export {label}…", lambda _=False, f=fmt: self.export(f), name=f"export_{fmt}")
-                   for fmt, label in (("srt", "SRT"), ("vtt", "WebVTT"), ("jsonl", "JSONL"))]
+        exports = [
+            self._action(f"Export {label}…", lambda _=False, f=fmt: self.export(f), name=f"export_{fmt}")
+            for fmt, label in (("srt", "SRT"), ("vtt", "WebVTT"), ("jsonl", "JSONL"))
+        ]
         bar = QToolBar("Main", objectName="mainToolbar", movable=False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for item in (self.start_action, None, self.overlay_action, self.click_through_action,
-                     self.voice_action, None, exports[0], self.clear_action, None, self.settings_action):
+        for item in (
+            self.start_action,
+            None,
+            self.overlay_action,
+            self.click_through_action,
+            self.voice_action,
+            None,
+            exports[0],
+            self.clear_action,
+            None,
+            self.settings_action,
+        ):
             bar.addSeparator() if item is None else bar.addAction(item)
         self.addToolBar(bar)
         self.start_button = bar.widgetForAction(self.start_action)
@@ -151,4 +164,3 @@ class MainLayout:
         engine.addAction(self.start_action)
         engine.addAction("Restart engine", self.bridge.restart)
         self.help = HelpMenu(self, data_dir, start_log_file)
-

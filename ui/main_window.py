@@ -55,8 +55,7 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
     demoReady = Signal(object)  # DemoFiles for "Try it now", from its worker thread
     demoFailed = Signal(str)
 
-    def __init__(self, store: SettingsStore, loaded: LoadResult, bridge: EngineBridge,
-                 speaker_factory=Speaker) -> None:
+    def __init__(self, store: SettingsStore, loaded: LoadResult, bridge: EngineBridge, speaker_factory=Speaker) -> None:
         super().__init__()
         self.setWindowTitle("LiveCC Desk")
         self.setObjectName("mainWindow")
@@ -130,12 +129,14 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         return ModelChoice(label, m.model_path, m.mmproj_path, m.catalog_id)
 
     def load_model(self, choice: ModelChoice) -> None:
-        self.settings = self.settings.replace("model", model_path=choice.text_path, mmproj_path=choice.mmproj_path,
-                                              catalog_id=choice.catalog_id)
+        self.settings = self.settings.replace(
+            "model", model_path=choice.text_path, mmproj_path=choice.mmproj_path, catalog_id=choice.catalog_id
+        )
         self.save_settings()
         self.banner_box.hide()
-        self.bridge.load(Load(choice.text_path, choice.mmproj_path, engine_options(self.settings),
-                              self.current_query()))
+        self.bridge.load(
+            Load(choice.text_path, choice.mmproj_path, engine_options(self.settings), self.current_query())
+        )
 
     def current_query(self) -> str:
         return self.query.text().strip() or self.settings.commentary.query
@@ -160,15 +161,20 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         if self.review is None:
             from ui.review.view import ReviewView
 
-            self.review = ReviewView(self.bridge, load_model=self._load_for_review, query=self.current_query,
-                                     max_pixels=self.settings.model.max_pixels)
+            self.review = ReviewView(
+                self.bridge,
+                load_model=self._load_for_review,
+                query=self.current_query,
+                max_pixels=self.settings.model.max_pixels,
+            )
             self.review_holder.layout().addWidget(self.review)
             self.review.show()  # a child added to a shown window stays hidden until shown
         return self.review
 
     def _review_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Review a video", "",
-                                              "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Review a video", "", "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*)"
+        )
         if path:
             self.tabs.setCurrentWidget(self.review_holder)
             self.ensure_review().open_video(path)
@@ -190,16 +196,24 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
 
     def _engine_error(self, failed: EngineFailed) -> None:
         self._start_when_ready = False
-        self.show_banner(failed.message, "error", restart=failed.during == "load",
-                         cause="load_failed" if failed.during == "load" else "")
+        self.show_banner(
+            failed.message,
+            "error",
+            restart=failed.during == "load",
+            cause="load_failed" if failed.during == "load" else "",
+        )
         if failed.during == "load":
             self.status.set_state("The model could not be loaded", "error")
 
     def _engine_died(self, died: EngineDied) -> None:
         self._start_when_ready = False
         detail = f"\n{died.log_tail}" if died.log_tail else ""
-        self.show_banner(f"The engine stopped: {died.reason}. The transcript is kept; "
-                         f"restart the engine to go on.{detail}", "error", restart=True, cause="engine_died")
+        self.show_banner(
+            f"The engine stopped: {died.reason}. The transcript is kept; restart the engine to go on.{detail}",
+            "error",
+            restart=True,
+            cause="engine_died",
+        )
         self.status.set_state("Engine stopped", "error")
 
     # -- running ----------------------------------------------------------------------
@@ -217,15 +231,23 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
             return
         choice = self.model_panel.current()
         loaded = self.bridge.host.last_load
-        if self.bridge.state is EngineState.READY and choice is not None and loaded is not None \
-                and loaded.model_path != choice.text_path:
+        if (
+            self.bridge.state is EngineState.READY
+            and choice is not None
+            and loaded is not None
+            and loaded.model_path != choice.text_path
+        ):
             self._start_when_ready = True  # another model was picked since: load it first
             self.load_model(choice)
             return
         if self.bridge.state is not EngineState.READY:
             if choice is None:
-                self.show_banner("Choose a model first: open a GGUF pair, download one, or press Try it now "
-                                 "(a tiny test model, no download).", "warn", cause="no_model")
+                self.show_banner(
+                    "Choose a model first: open a GGUF pair, download one, or press Try it now "
+                    "(a tiny test model, no download).",
+                    "warn",
+                    cause="no_model",
+                )
                 return
             self._start_when_ready = True
             if self.bridge.state is not EngineState.LOADING:
@@ -239,8 +261,11 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.source.current_kind}.jsonl"
             session = self.bridge.start_session(
-                source, query=self.query.text().strip() or self.settings.commentary.query,
-                transcript_path=folder / name, max_pixels=self.settings.model.max_pixels)
+                source,
+                query=self.query.text().strip() or self.settings.commentary.query,
+                transcript_path=folder / name,
+                max_pixels=self.settings.model.max_pixels,
+            )
         except (LiveCCError, OSError) as exc:
             self.show_banner(str(exc), "error")
             return
@@ -249,8 +274,10 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         self.save_settings()
         self.transcript.begin_session(f"— {dt.datetime.now():%H:%M:%S} · {self.source.describe()} —")
         self.status.reset_stats()
-        self.status.set_state(f"● Live · {self.source.describe()}" if source.is_live
-                              else f"● Commentating {self.source.describe()}", "live")
+        self.status.set_state(
+            f"● Live · {self.source.describe()}" if source.is_live else f"● Commentating {self.source.describe()}",
+            "live",
+        )
         self._session_file = session.transcript_path
         self._set_running(True)
 
@@ -334,8 +361,13 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         self.click_through_action.setChecked(settings.overlay.click_through)
         v = settings.voice
         if self.speaker is not None:
-            self.speaker.configure(rate=v.rate, volume=v.volume, voice_id=v.voice_id, max_delay_s=v.max_delay_s,
-                                   output_device=v.output_device)
+            self.speaker.configure(
+                rate=v.rate,
+                volume=v.volume,
+                voice_id=v.voice_id,
+                max_delay_s=v.max_delay_s,
+                output_device=v.output_device,
+            )
         if self.voice_action.isChecked() != v.enabled:
             self.voice_action.setChecked(v.enabled)
             self._set_voice(v.enabled)
@@ -397,16 +429,20 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         self.source.set_kind("file")
         self.source.file_path.setText(str(files.clip))
         self.source.start_at.setValue(0.0)
-        self.transcript.add_note(f"{NOISE_NOTICE} For real commentary, pick LiveCC under the model list "
-                                 "and press Download.")
+        self.transcript.add_note(
+            f"{NOISE_NOTICE} For real commentary, pick LiveCC under the model list and press Download."
+        )
         self.start()
 
     def _demo_failed(self, message: str) -> None:
         self._preparing_demo = False
         self.model_panel.try_button.setEnabled(True)
         self.status.set_state("Try it now failed", "error")
-        self.show_banner(f"The tiny test model could not be made: {message}. Check that the cache folder "
-                         "has space and can be written, then press Try it now again.", "error")
+        self.show_banner(
+            f"The tiny test model could not be made: {message}. Check that the cache folder "
+            "has space and can be written, then press Try it now again.",
+            "error",
+        )
 
     def _draw_region(self) -> None:
         self._region_selector = RegionSelector(self)
@@ -425,8 +461,9 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         if not self.transcript.chunks:
             self.status.showMessage("Nothing to export yet.", 4000)
             return None
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the transcript as {fmt.upper()}",
-                                              f"commentary.{fmt}", f"{fmt.upper()} (*.{fmt})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export the transcript as {fmt.upper()}", f"commentary.{fmt}", f"{fmt.upper()} (*.{fmt})"
+        )
         if not path:
             return None
         try:
@@ -447,8 +484,9 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         if self.hotkeys is not None:
             self.hotkeys.stop()
             self.hotkeys = None
-        self.settings = self.settings.replace("commentary", query=self.query.text().strip()
-                                              or self.settings.commentary.query)
+        self.settings = self.settings.replace(
+            "commentary", query=self.query.text().strip() or self.settings.commentary.query
+        )
         self.save_settings()
         self.overlay.close()
         if self.outputs is not None:

@@ -36,70 +36,121 @@ from app.sinks.overlay_server import overlay_url
 from app.sinks.voice import playback_devices
 from models.engine import defaults
 
-TABS = (("model", "Engine"), ("commentary", "Commentary"), ("context", "Long streams"),
-        ("overlay", "Overlay"), ("voice", "Voice"), ("capture", "Capture"), ("obs", "OBS"),
-        ("hotkeys", "Hotkeys"))
+TABS = (
+    ("model", "Engine"),
+    ("commentary", "Commentary"),
+    ("context", "Long streams"),
+    ("overlay", "Overlay"),
+    ("voice", "Voice"),
+    ("capture", "Capture"),
+    ("obs", "OBS"),
+    ("hotkeys", "Hotkeys"),
+)
 
 LABELS = {
-    "n_ctx": ("Model memory (tokens)", "How much the model can keep in mind at once (its context, in tokens of "
-                                      "about ¾ of a word); more uses more memory. Sizes the windows on the Long "
-                                      "streams tab"),
-    "n_gpu_layers": ("Model layers on the GPU", "Auto offloads as many layers as fit the GPU's free memory; "
-                                                "-1 every layer, 0 runs on the CPU only"),
-    "device": ("Where the model runs (device)", "Auto runs the model on the first GPU (through Vulkan, CUDA or "
-                                                "Metal) and on the CPU when there is none; choose a GPU when you "
-                                                "have several, or the CPU to leave the GPU to a game"),
-    "n_threads": ("CPU cores to use (threads)", f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to "
-                                                "capture, the window and other programs (llama.cpp slows sharply "
-                                                "when it has to share a core); the command line's --threads 0 is "
-                                                "the same rule"),
-    "max_pixels": ("Picture detail (most pixels per frame)",
-                   "Each frame is shrunk to at most this many pixels before the model sees it; more detail is "
-                   f"slower (LiveCC: {defaults.MAX_PIXELS} = about 640×470)"),
-    "greedy": ("Same words every run (greedy)", "Always take the most likely word: the same video gives the same "
-                                                "commentary"),
+    "n_ctx": (
+        "Model memory (tokens)",
+        "How much the model can keep in mind at once (its context, in tokens of "
+        "about ¾ of a word); more uses more memory. Sizes the windows on the Long "
+        "streams tab",
+    ),
+    "n_gpu_layers": (
+        "Model layers on the GPU",
+        "Auto offloads as many layers as fit the GPU's free memory; -1 every layer, 0 runs on the CPU only",
+    ),
+    "device": (
+        "Where the model runs (device)",
+        "Auto runs the model on the first GPU (through Vulkan, CUDA or "
+        "Metal) and on the CPU when there is none; choose a GPU when you "
+        "have several, or the CPU to leave the GPU to a game",
+    ),
+    "n_threads": (
+        "CPU cores to use (threads)",
+        f"Auto uses every core but {defaults.SPARE_CORES}, leaving it to "
+        "capture, the window and other programs (llama.cpp slows sharply "
+        "when it has to share a core); the command line's --threads 0 is "
+        "the same rule",
+    ),
+    "max_pixels": (
+        "Picture detail (most pixels per frame)",
+        "Each frame is shrunk to at most this many pixels before the model sees it; more detail is "
+        f"slower (LiveCC: {defaults.MAX_PIXELS} = about 640×470)",
+    ),
+    "greedy": (
+        "Same words every run (greedy)",
+        "Always take the most likely word: the same video gives the same commentary",
+    ),
     "temperature": ("Variety (temperature)", "Higher gives more varied, less predictable words"),
     "seed": ("Random seed (number)", "The same seed and settings give the same commentary"),
-    "repetition_penalty": ("Avoid repeating words (penalty)", f"Above 1 discourages saying the same words again; "
-                                                                f"LiveCC uses {defaults.REPETITION_PENALTY}"),
+    "repetition_penalty": (
+        "Avoid repeating words (penalty)",
+        f"Above 1 discourages saying the same words again; LiveCC uses {defaults.REPETITION_PENALTY}",
+    ),
     "talk_more": ("Talk more", "Speak more often: stay silent only when the model is sure there is nothing to say"),
-    "talk_more_base": ("Talk more: silence needs at least (probability 0–1)",
-                       "Silence is allowed only when the model is at least this sure of it"),
-    "talk_more_step": ("Talk more: rise per word (probability)", "Added to the above for each word already said in "
-                                                                    "that second, so long lines end sooner"),
-    "max_new_tokens": ("Most words per second (tokens)",
-                       "The longest the model may speak about each second of video, in tokens (a token is a "
-                       f"word or part of one); LiveCC uses {defaults.MAX_NEW_TOKENS}"),
-    "font_family": ("Font", ""), "font_size": ("Text size (pt)", ""), "bold": ("Bold", ""),
-    "text_color": ("Text colour", ""), "outline_color": ("Outline colour", ""),
-    "outline_width": ("Outline width (px)", "0 for none"), "shadow": ("Drop shadow", ""),
-    "background_color": ("Box colour", ""), "background_opacity": ("Box opacity (0–1)", "0 is invisible, 1 solid"),
+    "talk_more_base": (
+        "Talk more: silence needs at least (probability 0–1)",
+        "Silence is allowed only when the model is at least this sure of it",
+    ),
+    "talk_more_step": (
+        "Talk more: rise per word (probability)",
+        "Added to the above for each word already said in that second, so long lines end sooner",
+    ),
+    "max_new_tokens": (
+        "Most words per second (tokens)",
+        "The longest the model may speak about each second of video, in tokens (a token is a "
+        f"word or part of one); LiveCC uses {defaults.MAX_NEW_TOKENS}",
+    ),
+    "font_family": ("Font", ""),
+    "font_size": ("Text size (pt)", ""),
+    "bold": ("Bold", ""),
+    "text_color": ("Text colour", ""),
+    "outline_color": ("Outline colour", ""),
+    "outline_width": ("Outline width (px)", "0 for none"),
+    "shadow": ("Drop shadow", ""),
+    "background_color": ("Box colour", ""),
+    "background_opacity": ("Box opacity (0–1)", "0 is invisible, 1 solid"),
     "lines": ("Lines shown", "Most lines of commentary on screen at once"),
     "fade_after_s": ("Fade after (seconds)", "0 never fades"),
-    "show_silence": ("Show silence as …", ""), "click_through": ("Click-through", "The mouse goes to the window below"),
-    "hotkeys.enabled": ("Global hotkeys", "Keys that work while another program (the game) has the focus: "
-                                          "X11 and Windows; on macOS and Wayland only inside the app"),
+    "show_silence": ("Show silence as …", ""),
+    "click_through": ("Click-through", "The mouse goes to the window below"),
+    "hotkeys.enabled": (
+        "Global hotkeys",
+        "Keys that work while another program (the game) has the focus: "
+        "X11 and Windows; on macOS and Wayland only inside the app",
+    ),
     "hotkeys.start_stop": ("Start / stop", "e.g. Ctrl+Shift+F5; empty for none"),
-    "hotkeys.overlay": ("Overlay on / off", ""), "hotkeys.click_through": ("Click-through on / off", ""),
+    "hotkeys.overlay": ("Overlay on / off", ""),
+    "hotkeys.click_through": ("Click-through on / off", ""),
     "hotkeys.voice": ("Voice on / off", ""),
-    "enabled": ("Speak commentary", ""), "voice_id": ("Voice", ""),
-    "output_device": ("Output device", "Where speech is played (Linux); pick the device OBS captures or a virtual "
-                      "cable. Windows and macOS use the system's default output."), "rate": ("Rate (words/min)", ""),
+    "enabled": ("Speak commentary", ""),
+    "voice_id": ("Voice", ""),
+    "output_device": (
+        "Output device",
+        "Where speech is played (Linux); pick the device OBS captures or a virtual "
+        "cable. Windows and macOS use the system's default output.",
+    ),
+    "rate": ("Rate (words/min)", ""),
     "volume": ("Volume (0–1)", ""),
     "max_delay_s": ("Skip phrases older than (seconds)", "Keeps speech close to the picture"),
     "policy": ("Keep in context", "What stays when the context is full"),
     "vision_window_s": ("Video remembered (seconds)", "How many of the last seconds of video the model still sees"),
-    "text_window_tokens": ("Commentary remembered (tokens)", "How much of its own recent commentary the model keeps "
-                                                                 "after the frames go, so it does not repeat itself"),
-    "reprime_vision_s": ("Video re-read on a rebuild (seconds)",
-                         "When positions near the trained range, everything after the instructions is rebuilt; "
-                         "this many seconds of frames are encoded again (more is slower)"),
+    "text_window_tokens": (
+        "Commentary remembered (tokens)",
+        "How much of its own recent commentary the model keeps after the frames go, so it does not repeat itself",
+    ),
+    "reprime_vision_s": (
+        "Video re-read on a rebuild (seconds)",
+        "When positions near the trained range, everything after the instructions is rebuilt; "
+        "this many seconds of frames are encoded again (more is slower)",
+    ),
     "capture_fps": ("Capture rate (frames per second)", "Pictures grabbed per second from a screen, window or webcam"),
     "transcript_dir": ("Transcripts folder", "Empty: the app's data folder"),
     "overlay_server": ("Browser-source page", "Serve the commentary as a web page for OBS's Browser Source"),
     "overlay_port": ("Page port", f"The page's TCP port (default {OVERLAY_DEFAULT_PORT})"),
-    "lan_access": ("Allow other computers", "Listen on every network interface (a second PC runs OBS); "
-                                            "needs the token below"),
+    "lan_access": (
+        "Allow other computers",
+        "Listen on every network interface (a second PC runs OBS); needs the token below",
+    ),
     "lan_token": ("LAN token", "A secret of 8 or more characters that the page's URL must carry"),
     "websocket": ("Push into an OBS text source", "Over obs-websocket (OBS 28 or later)"),
     "url": ("OBS WebSocket URL", "OBS › Tools › WebSocket Server Settings"),
@@ -107,8 +158,10 @@ LABELS = {
     "source_name": ("Text source name", "The OBS text source the commentary goes into"),
     "create_source": ("Create it if missing", "Add the text source to the current scene when OBS has none"),
     "stream_captions": ("Stream captions", "Also send finished lines as CEA-608 captions while streaming"),
-    "captions_file": ("Captions file", "Keep the last lines in this file, for a text source's 'Read from file' "
-                                       "(empty: none)"),
+    "captions_file": (
+        "Captions file",
+        "Keep the last lines in this file, for a text source's 'Read from file' (empty: none)",
+    ),
 }
 # Shown for a choice setting's values.
 CHOICES = {
@@ -121,8 +174,20 @@ AUTO_TEXT = {
     "vision_window_s": "Auto (half the context)",
     "text_window_tokens": "Auto (3/16 of the context)",
 }
-HIDDEN = {"model_path", "mmproj_path", "catalog_id", "positions", "visible", "kind", "monitor",
-          "region", "window_title", "camera", "file_path", "query"}
+HIDDEN = {
+    "model_path",
+    "mmproj_path",
+    "catalog_id",
+    "positions",
+    "visible",
+    "kind",
+    "monitor",
+    "region",
+    "window_title",
+    "camera",
+    "file_path",
+    "query",
+}
 
 
 class ColorButton(QPushButton):
@@ -153,8 +218,13 @@ class SettingsDialog(QDialog):
             empty offers Auto and CPU only.
     """
 
-    def __init__(self, settings: Settings, voices: list[tuple[str, str]] = (), parent: QWidget | None = None,
-                 gpus: list[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        voices: list[tuple[str, str]] = (),
+        parent: QWidget | None = None,
+        gpus: list[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(parent)
         self.gpus = list(gpus)
         self.setWindowTitle("LiveCC Desk settings")
@@ -165,8 +235,11 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         for group, title in TABS:
             self.tabs.addTab(self._page(group), title)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
@@ -185,7 +258,8 @@ class SettingsDialog(QDialog):
                 continue
             editor = self._editor(f, getattr(values, f.name))
             label, tip = LABELS.get(f"{group}.{f.name}") or LABELS.get(
-                f.name, (f.name.replace("_", " ").capitalize(), ""))
+                f.name, (f.name.replace("_", " ").capitalize(), "")
+            )
             editor.setToolTip(tip)
             editor.setObjectName(f"{group}.{f.name}")
             self.editors[(group, f.name)] = editor
@@ -210,21 +284,24 @@ class SettingsDialog(QDialog):
             "overlay (add <code>?lines=3&amp;size=40&amp;align=left</code> to the URL to change it per source). "
             "Or let the app fill an OBS <b>Text</b> source over WebSocket, or point a Text source's "
             "<i>Read from file</i> at the captions file. With <i>Allow other computers</i>, use this PC's "
-            "network address instead of 127.0.0.1 on the streaming PC; the token stays in the URL.")
+            "network address instead of 127.0.0.1 on the streaming PC; the token stays in the URL."
+        )
         howto.setWordWrap(True)
         form.addRow(howto)
         for name in ("overlay_port", "lan_access", "lan_token"):
             editor = self.editors[("obs", name)]
-            signal = getattr(editor, "valueChanged", None) or getattr(editor, "toggled", None) \
-                or editor.textChanged
+            signal = getattr(editor, "valueChanged", None) or getattr(editor, "toggled", None) or editor.textChanged
             signal.connect(self._update_overlay_url)
         self._update_overlay_url()
 
     def _update_overlay_url(self, *_args) -> None:
         lan = self._get(self.editors[("obs", "lan_access")])
         token = self._get(self.editors[("obs", "lan_token")]) if lan else ""
-        self.overlay_url.setText(overlay_url("0.0.0.0" if lan else "127.0.0.1",
-                                             self._get(self.editors[("obs", "overlay_port")]), token or None))
+        self.overlay_url.setText(
+            overlay_url(
+                "0.0.0.0" if lan else "127.0.0.1", self._get(self.editors[("obs", "overlay_port")]), token or None
+            )
+        )
 
     def _editor(self, f: dataclasses.Field, value) -> QWidget:
         lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
@@ -234,7 +311,7 @@ class SettingsDialog(QDialog):
             return box
         if isinstance(value, int):
             spin = QSpinBox()
-            spin.setRange(int(lo if lo is not None else -10**9), int(hi if hi is not None else 10**9))
+            spin.setRange(int(lo if lo is not None else -(10**9)), int(hi if hi is not None else 10**9))
             if f.name in AUTO_TEXT:
                 spin.setSpecialValueText(AUTO_TEXT[f.name])  # shown at the minimum
             spin.setValue(value)

@@ -40,12 +40,18 @@ def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     p = QPalette()
     colors = {
-        QPalette.ColorRole.Window: "#161b22", QPalette.ColorRole.WindowText: "#e6edf3",
-        QPalette.ColorRole.Base: "#0d1117", QPalette.ColorRole.AlternateBase: "#161b22",
-        QPalette.ColorRole.Text: "#e6edf3", QPalette.ColorRole.Button: "#21262d",
-        QPalette.ColorRole.ButtonText: "#e6edf3", QPalette.ColorRole.Highlight: "#1f6feb",
-        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#21262d",
-        QPalette.ColorRole.ToolTipText: "#e6edf3", QPalette.ColorRole.PlaceholderText: "#6e7681",
+        QPalette.ColorRole.Window: "#161b22",
+        QPalette.ColorRole.WindowText: "#e6edf3",
+        QPalette.ColorRole.Base: "#0d1117",
+        QPalette.ColorRole.AlternateBase: "#161b22",
+        QPalette.ColorRole.Text: "#e6edf3",
+        QPalette.ColorRole.Button: "#21262d",
+        QPalette.ColorRole.ButtonText: "#e6edf3",
+        QPalette.ColorRole.Highlight: "#1f6feb",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.ToolTipBase: "#21262d",
+        QPalette.ColorRole.ToolTipText: "#e6edf3",
+        QPalette.ColorRole.PlaceholderText: "#6e7681",
         QPalette.ColorRole.Link: "#58a6ff",
     }
     for role, color in colors.items():

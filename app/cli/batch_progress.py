@@ -30,8 +30,7 @@ class BatchProgress:
         self._commentary_share = 1.0
         self._t0 = time.monotonic()
 
-    def start_video(self, number: int, name: str, start: float, end: float | None,
-                    exporting: bool = False) -> None:
+    def start_video(self, number: int, name: str, start: float, end: float | None, exporting: bool = False) -> None:
         """A new video begins; ``exporting``: a captioned MP4 follows (it takes the last tenth)."""
         self.number, self.name, self.start, self.end = number, name, start, end
         self._commentary_share = 0.9 if exporting else 1.0
@@ -49,8 +48,10 @@ class BatchProgress:
             return
         overall = self.fraction(within)
         width = max(10, min(30, terminal_columns() - 60))
-        self._line.show(f"{bar(overall, width)} {overall * 100:3.0f}%  "
-                        f"video {self.number + 1}/{self.total}  {self.name[:30]}  {detail}")
+        self._line.show(
+            f"{bar(overall, width)} {overall * 100:3.0f}%  "
+            f"video {self.number + 1}/{self.total}  {self.name[:30]}  {detail}"
+        )
 
     def update(self, event) -> None:
         if not isinstance(event, (ChunkStarted, ChunkDone)):

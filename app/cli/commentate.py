@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from models.engine.livecc_engine import EngineOptions
     from models.engine.protocol import Engine
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg",
-                              ".mpeg", ".ts", ".mts", ".m2ts", ".3gp"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp"}
+)
 
 
 def engine_options_from_args(args) -> EngineOptions:
@@ -59,11 +60,16 @@ def find_videos(paths: list[Path]) -> list[Path]:
     videos = []
     for path in paths:
         if path.is_dir():
-            found = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                            and not p.name.startswith(".")), key=lambda p: p.name.lower())
+            found = sorted(
+                (
+                    p
+                    for p in path.iterdir()
+                    if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+                ),
+                key=lambda p: p.name.lower(),
+            )
             if not found:
-                print(f"warning: {path} holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}).",
-                      file=sys.stderr)
+                print(f"warning: {path} holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))}).", file=sys.stderr)
             videos.extend(found)
         else:
             videos.append(path)
@@ -86,8 +92,14 @@ def plan_jobs(videos: list[Path], out_dir: Path | None, formats: tuple[str, ...]
             stem = video.name
         taken.add((folder.resolve(), stem.lower()))
         paths = {f: folder / f"{stem}.{f}" for f in formats}
-        jobs.append(Job(video, OutputFiles(jsonl=paths.get("jsonl"), srt=paths.get("srt"), vtt=paths.get("vtt")),
-                        mp4=folder / f"{stem}.captioned.mp4" if mp4 else None, fresh=True))
+        jobs.append(
+            Job(
+                video,
+                OutputFiles(jsonl=paths.get("jsonl"), srt=paths.get("srt"), vtt=paths.get("vtt")),
+                mp4=folder / f"{stem}.captioned.mp4" if mp4 else None,
+                fresh=True,
+            )
+        )
     return jobs
 
 
@@ -106,8 +118,10 @@ def run_commentate(args) -> int:
     single = len(args.videos) == 1 and not args.videos[0].is_dir() and args.out_dir is None
     if not single:
         if args.srt or args.vtt or args.jsonl:
-            raise OutputError("--srt, --vtt and --jsonl name the files of one video; "
-                              "for several videos use --out-dir (or nothing: results go next to each video).")
+            raise OutputError(
+                "--srt, --vtt and --jsonl name the files of one video; "
+                "for several videos use --out-dir (or nothing: results go next to each video)."
+            )
         return _run_batch(args, _formats(args.formats), export_mp4)
     video = args.videos[0]
     mp4 = video.with_name(f"{video.stem}.captioned.mp4") if export_mp4 else None
@@ -137,12 +151,19 @@ def _load_engine(args) -> Engine:
         from app.cli.serve import api_key_from
         from models.engine.remote import RemoteEngine, RemoteOptions
 
-        engine = RemoteEngine(RemoteOptions(
-            url=args.server, api_key=api_key_from(args), timeout_s=args.server_timeout,
-            reconnect_s=args.server_timeout,  # a restarted server: wait for it, send the prompt again, go on
-            expected_model=str(args.model) if args.model else None, sampling=options.sampling,
-            max_new_tokens=options.max_new_tokens, answer_max_tokens=options.answer_max_tokens,
-        ), query=settings.commentary.query)
+        engine = RemoteEngine(
+            RemoteOptions(
+                url=args.server,
+                api_key=api_key_from(args),
+                timeout_s=args.server_timeout,
+                reconnect_s=args.server_timeout,  # a restarted server: wait for it, send the prompt again, go on
+                expected_model=str(args.model) if args.model else None,
+                sampling=options.sampling,
+                max_new_tokens=options.max_new_tokens,
+                answer_max_tokens=options.answer_max_tokens,
+            ),
+            query=settings.commentary.query,
+        )
     else:
         from models.engine.livecc_engine import LiveCCEngine
 
@@ -152,8 +173,7 @@ def _load_engine(args) -> Engine:
     return engine
 
 
-def _commentate(engine: Engine, job: Job, source: FileSource, args, progress,
-                live: LiveOutputs | None = None) -> None:
+def _commentate(engine: Engine, job: Job, source: FileSource, args, progress, live: LiveOutputs | None = None) -> None:
     """Commentate one opened source into the job's outputs, the live outputs for OBS (and its captioned MP4)."""
     printer = CommentaryPrinter(show_silence=args.show_silence)
     if job.fresh and job.outputs.jsonl is not None:
@@ -186,15 +206,21 @@ def _commentate(engine: Engine, job: Job, source: FileSource, args, progress,
         from app.export.captioned_video import export_captioned_video
 
         report = getattr(progress, "export", None)
-        result = export_captioned_video(job.video, job.mp4, subtitles.cues, start=args.start, end=args.end,
-                                        speech=args.speak, progress=report)
+        result = export_captioned_video(
+            job.video, job.mp4, subtitles.cues, start=args.start, end=args.end, speech=args.speak, progress=report
+        )
         progress.clear()
-        print(f"wrote {result.path} ({result.frames} frames, {result.duration:.1f} s, audio: {result.audio})",
-              file=sys.stderr)
-    written = [p for p in (job.outputs.srt, job.outputs.vtt, job.outputs.jsonl, job.mp4)
-               if p is not None and p.exists()]
-    print("wrote: " + (", ".join(str(p) for p in written) if written else "no files (add --srt, --vtt or --jsonl)"),
-          file=sys.stderr)
+        print(
+            f"wrote {result.path} ({result.frames} frames, {result.duration:.1f} s, audio: {result.audio})",
+            file=sys.stderr,
+        )
+    written = [
+        p for p in (job.outputs.srt, job.outputs.vtt, job.outputs.jsonl, job.mp4) if p is not None and p.exists()
+    ]
+    print(
+        "wrote: " + (", ".join(str(p) for p in written) if written else "no files (add --srt, --vtt or --jsonl)"),
+        file=sys.stderr,
+    )
 
 
 def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
@@ -227,8 +253,13 @@ def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
                 source = FileSource(job.video, start=args.start, end=args.end)
                 source.open()  # before the outputs are touched: a bad video leaves no empty files
                 job.outputs.check_writable()
-                bar.start_video(number, job.video.name, args.start,
-                                args.end if args.end is not None else source.duration_hint, job.mp4 is not None)
+                bar.start_video(
+                    number,
+                    job.video.name,
+                    args.start,
+                    args.end if args.end is not None else source.duration_hint,
+                    job.mp4 is not None,
+                )
                 if live is not None:
                     live.clear()
                 _commentate(engine, job, source, args, bar, live)
@@ -244,8 +275,9 @@ def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
         if live is not None:
             live.close()
     done = len(jobs) - len(failed)
-    print(f"{done} of {len(jobs)} videos commentated" + (f"; {len(failed)} failed:" if failed else "."),
-          file=sys.stderr)
+    print(
+        f"{done} of {len(jobs)} videos commentated" + (f"; {len(failed)} failed:" if failed else "."), file=sys.stderr
+    )
     for video, reason in failed:
         print(f"  {video}: {reason}", file=sys.stderr)
     return 2 if failed else 0
@@ -260,18 +292,33 @@ def run_demo(args) -> int:
     folder = Path(args.dir or cache_dir()) / "demo"
     files = demo_files(folder)
     clip = files.clip
-    print(f"LiveCC Desk demo: a generated {CLIP_SECONDS}-second clip, commentated by a TINY RANDOM model.\n"
-          "The words are noise; everything else (frames, protocol, llama.cpp, subtitles) is real.\n",
-          file=sys.stderr)
-    cargs = build_parser().parse_args([
-        "commentate", str(clip), "--model", str(files.text_path), "--mmproj", str(files.mmproj_path),
-        "--greedy", "--srt", str(folder / "demo-clip.srt"), "--jsonl", str(folder / "demo-clip.jsonl"),
-    ])
+    print(
+        f"LiveCC Desk demo: a generated {CLIP_SECONDS}-second clip, commentated by a TINY RANDOM model.\n"
+        "The words are noise; everything else (frames, protocol, llama.cpp, subtitles) is real.\n",
+        file=sys.stderr,
+    )
+    cargs = build_parser().parse_args(
+        [
+            "commentate",
+            str(clip),
+            "--model",
+            str(files.text_path),
+            "--mmproj",
+            str(files.mmproj_path),
+            "--greedy",
+            "--srt",
+            str(folder / "demo-clip.srt"),
+            "--jsonl",
+            str(folder / "demo-clip.jsonl"),
+        ]
+    )
     (folder / "demo-clip.jsonl").unlink(missing_ok=True)
     rc = run_commentate(cargs)
-    print("\nTo use the real model (a ~16.6 GB download, converted on this machine):\n"
-          "  livecc-desk models download livecc-7b-instruct\n"
-          "  livecc-desk commentate VIDEO --model livecc-7b-instruct --srt out.srt\n"
-          "`livecc-desk models list` shows the models installed; `livecc-desk --help` lists every command.",
-          file=sys.stderr)
+    print(
+        "\nTo use the real model (a ~16.6 GB download, converted on this machine):\n"
+        "  livecc-desk models download livecc-7b-instruct\n"
+        "  livecc-desk commentate VIDEO --model livecc-7b-instruct --srt out.srt\n"
+        "`livecc-desk models list` shows the models installed; `livecc-desk --help` lists every command.",
+        file=sys.stderr,
+    )
     return rc

@@ -12,17 +12,18 @@ from pathlib import Path
 
 from models.errors import CatalogError
 
-NEXT_STEP = ("Install one with `livecc-desk models download livecc-7b-instruct` or "
-             "`livecc-desk models add-local NAME --model M.gguf --mmproj P.gguf`, "
-             "or try the tiny test model: `livecc-desk demo`.")
+NEXT_STEP = (
+    "Install one with `livecc-desk models download livecc-7b-instruct` or "
+    "`livecc-desk models add-local NAME --model M.gguf --mmproj P.gguf`, "
+    "or try the tiny test model: `livecc-desk demo`."
+)
 
 
 def _looks_like_path(text: str) -> bool:
     return text.lower().endswith(".gguf") or "/" in text or "\\" in text or Path(text).is_file()
 
 
-def choose_model(model: Path | str | None, mmproj: Path | None,
-                 models_dir: Path | None = None) -> tuple[Path, Path]:
+def choose_model(model: Path | str | None, mmproj: Path | None, models_dir: Path | None = None) -> tuple[Path, Path]:
     """The (text GGUF, mmproj GGUF) to load; ``CatalogError`` saying which names exist otherwise.
 
     Args:
@@ -53,9 +54,11 @@ def choose_model(model: Path | str | None, mmproj: Path | None,
             return owner.text_path, owner.mmproj_path
         if not path.exists():
             raise CatalogError(f"The model file {path} does not exist. " + _names_hint(store))
-        raise CatalogError(f"{path} is a bare GGUF file: give its vision projector too (--mmproj P.gguf), "
-                           "or register the pair once with `livecc-desk models add-local NAME --model "
-                           f"{path} --mmproj P.gguf` and use --model NAME.")
+        raise CatalogError(
+            f"{path} is a bare GGUF file: give its vision projector too (--mmproj P.gguf), "
+            "or register the pair once with `livecc-desk models add-local NAME --model "
+            f"{path} --mmproj P.gguf` and use --model NAME."
+        )
     try:
         found = store.resolve(text)
     except CatalogError:
@@ -64,16 +67,21 @@ def choose_model(model: Path | str | None, mmproj: Path | None,
         base = text.split(":", 1)[0]
         entry = next((e for e in load_catalog(store.root).entries if base in (e.id, e.repo_id)), None)
         if entry is not None:
-            raise CatalogError(f"{text} is in the catalog but not installed: get it with "
-                               f"`livecc-desk models download {entry.id}`. " + _names_hint(store)) from None
+            raise CatalogError(
+                f"{text} is in the catalog but not installed: get it with "
+                f"`livecc-desk models download {entry.id}`. " + _names_hint(store)
+            ) from None
         raise
     return found.text_path, found.mmproj_path
 
 
 def _names_hint(store) -> str:
     names = ", ".join(m.name for m in store.installed())
-    return (f"Installed models: {names} (see `livecc-desk models list`)." if names
-            else f"No model is installed yet. {NEXT_STEP}")
+    return (
+        f"Installed models: {names} (see `livecc-desk models list`)."
+        if names
+        else f"No model is installed yet. {NEXT_STEP}"
+    )
 
 
 def _same_file(a: Path, b: Path) -> bool:

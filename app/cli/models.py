@@ -36,8 +36,12 @@ def add_models_commands(subparsers: argparse._SubParsersAction) -> argparse.Argu
     from models.quantize import DEFAULT_QUANT
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--models-dir", type=Path, default=None,
-                        help="models folder (default: $LIVECC_DESK_MODELS or the user data folder)")
+    common.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="models folder (default: $LIVECC_DESK_MODELS or the user data folder)",
+    )
     m = subparsers.add_parser("models", help="list, download, convert, verify and remove models")
     sub = m.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
     quants = ", ".join(quant_choices())
@@ -46,25 +50,34 @@ def add_models_commands(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
     d = sub.add_parser("download", parents=[common], help="download a model (and convert a checkpoint)")
     d.add_argument("name", help="catalog id (see `models list`) or a Hugging Face repository owner/name")
-    d.add_argument("--quant", default=DEFAULT_QUANT, help=f"quantization after conversion ({quants}; "
-                   f"default {DEFAULT_QUANT})")
+    d.add_argument(
+        "--quant", default=DEFAULT_QUANT, help=f"quantization after conversion ({quants}; default {DEFAULT_QUANT})"
+    )
     d.add_argument("--revision", default=None, help="branch, tag or commit (default: the catalog's, else main)")
     d.add_argument("--file", dest="model_file", help="for a GGUF repository: the model file")
     d.add_argument("--mmproj-file", help="for a GGUF repository: the vision projector file")
-    d.add_argument("--token", default=None, help="Hugging Face token for gated repositories (default: HF_TOKEN "
-                   "or the saved login)")
+    d.add_argument(
+        "--token", default=None, help="Hugging Face token for gated repositories (default: HF_TOKEN or the saved login)"
+    )
     d.add_argument("--no-convert", action="store_true", help="only download the checkpoint")
-    d.add_argument("--delete-checkpoint", action="store_true",
-                   help="delete the downloaded safetensors after converting (saves ~16 GB; requantizing "
-                        "then needs a new download)")
+    d.add_argument(
+        "--delete-checkpoint",
+        action="store_true",
+        help="delete the downloaded safetensors after converting (saves ~16 GB; requantizing "
+        "then needs a new download)",
+    )
     d.add_argument("--threads", type=int, default=None, help="CPU threads for quantization (default: all)")
 
     c = sub.add_parser("convert", parents=[common], help="convert a Hugging Face Qwen2-VL checkpoint to GGUF")
     c.add_argument("hf_dir", type=Path, help="folder with config.json, tokenizer files and *.safetensors")
     c.add_argument("--out", type=Path, default=None, help="output folder (default: the models folder/NAME)")
     c.add_argument("--quant", default=DEFAULT_QUANT, help=f"{quants} (default {DEFAULT_QUANT})")
-    c.add_argument("--outtype", choices=("f16", "f32"), default="f16",
-                   help="precision of the unquantized model and of the mmproj (default f16)")
+    c.add_argument(
+        "--outtype",
+        choices=("f16", "f32"),
+        default="f16",
+        help="precision of the unquantized model and of the mmproj (default f16)",
+    )
     c.add_argument("--name", default=None, help="model name and file-name stem (default: the folder's name)")
     c.add_argument("--keep-f16", action="store_true", help="keep the unquantized text model too")
     c.add_argument("--threads", type=int, default=None, help="CPU threads for quantization (default: all)")
@@ -92,14 +105,20 @@ def add_models_commands(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def run_models(args: argparse.Namespace) -> int:
     """Run a parsed ``models`` command; raises ``LiveCCError`` for bad input (exit 2 in ``app.cli.main``)."""
-    handler = {"list": _list, "download": _download, "convert": _convert, "verify": _verify,
-               "remove": _remove, "add-local": _add_local, "make-tiny": _make_tiny}[args.models_command]
+    handler = {
+        "list": _list,
+        "download": _download,
+        "convert": _convert,
+        "verify": _verify,
+        "remove": _remove,
+        "add-local": _add_local,
+        "make-tiny": _make_tiny,
+    }[args.models_command]
     try:
         return handler(args)
     except KeyboardInterrupt:
         if args.models_command in ("download", "convert"):
-            print("\nInterrupted. Nothing complete was lost: run the same command again to resume.",
-                  file=sys.stderr)
+            print("\nInterrupted. Nothing complete was lost: run the same command again to resume.", file=sys.stderr)
             return EXIT_INTERRUPTED
         raise
 
@@ -147,8 +166,10 @@ def _list(args: argparse.Namespace) -> int:
     for problem in catalog.problems:
         out.write(f"\nwarning: {problem}\n")
     if catalog.user_file is not None and not catalog.problems:
-        out.write(f"\nAdd GGUF repositories you trust to {catalog.user_file} (the format: the user guide's "
-                  "'Getting the real model', Help › User guide in the app).\n")
+        out.write(
+            f"\nAdd GGUF repositories you trust to {catalog.user_file} (the format: the user guide's "
+            "'Getting the real model', Help › User guide in the app).\n"
+        )
     return EXIT_OK
 
 
@@ -170,8 +191,9 @@ def _download(args: argparse.Namespace) -> int:
     hub = HubSettings(token=args.token)
     with ProgressLine() as progress:
         if entry.kind == "checkpoint" and args.no_convert:
-            folder = download_checkpoint(entry.repo_id, store.source_folder(entry.repo_id), entry.revision, hub,
-                                         on_progress=progress)
+            folder = download_checkpoint(
+                entry.repo_id, store.source_folder(entry.repo_id), entry.revision, hub, on_progress=progress
+            )
             progress.close()
             print(f"Checkpoint ready: {folder}\nConvert it with: livecc-desk models convert {folder}")
             return EXIT_OK
@@ -190,9 +212,17 @@ def _convert(args: argparse.Namespace) -> int:
     store = _store(args)
     out = args.out or store.folder_for(name.lower())
     with ProgressLine() as progress:
-        result = convert_checkpoint(args.hf_dir, out, quant=args.quant, outtype=args.outtype, stem=name,
-                                    keep_unquantized=args.keep_f16, threads=args.threads,
-                                    source=str(Path(args.hf_dir).resolve()), on_progress=progress)
+        result = convert_checkpoint(
+            args.hf_dir,
+            out,
+            quant=args.quant,
+            outtype=args.outtype,
+            stem=name,
+            keep_unquantized=args.keep_f16,
+            threads=args.threads,
+            source=str(Path(args.hf_dir).resolve()),
+            on_progress=progress,
+        )
     print(f"model:  {result.text_path}  ({human_bytes(result.text_path.stat().st_size)}, {result.quant})")
     print(f"mmproj: {result.mmproj_path}  ({human_bytes(result.mmproj_path.stat().st_size)})")
     if result.unquantized_path is not None:
@@ -218,8 +248,9 @@ def _verify(args: argparse.Namespace) -> int:
             text, mmproj = target, args.mmproj
         else:
             model = store.resolve(args.target)
-            report = verify_pair(model.name, model.text_path, model.mmproj_path, model=model, load=args.load,
-                                 on_progress=progress)
+            report = verify_pair(
+                model.name, model.text_path, model.mmproj_path, model=model, load=args.load, on_progress=progress
+            )
             text, mmproj = model.text_path, model.mmproj_path
     print(f"{report.target}:")
     for check in report.checks:
@@ -236,8 +267,11 @@ def _remove(args: argparse.Namespace) -> int:
         what, size = f"the downloaded checkpoint {checkpoint.repo_id}", checkpoint.size_bytes
     else:
         model = store.resolve(args.name)
-        what, size = (f"{model.name} ({model.text_path.name})", model.size_bytes) if model.managed else \
-            (f"the registration of {model.name} (your files stay where they are)", 0)
+        what, size = (
+            (f"{model.name} ({model.text_path.name})", model.size_bytes)
+            if model.managed
+            else (f"the registration of {model.name} (your files stay where they are)", 0)
+        )
     if not args.yes:
         if not sys.stdin.isatty():
             raise LiveCCError(f"Removing {what} needs confirmation: add --yes.")

@@ -40,10 +40,10 @@ if TYPE_CHECKING:  # imported lazily at run time: a check may find them missing
     from models.engine.records import VideoChunk
     from models.tiny_model import TinyModel
 
-CLIP_SECONDS = 5.0          # 10 frames at 2 fps: chunks of 6, 2 and 2 frames
-ENGINE_TIMEOUT_S = 120.0    # a cold child process on a slow machine, model load included
+CLIP_SECONDS = 5.0  # 10 frames at 2 fps: chunks of 6, 2 and 2 frames
+ENGINE_TIMEOUT_S = 120.0  # a cold child process on a slow machine, model load included
 TTS_TIMEOUT_S = 20.0
-REPORT_WIDTH = 100          # fits a default terminal window; 80-column ones wrap cleanly too
+REPORT_WIDTH = 100  # fits a default terminal window; 80-column ones wrap cleanly too
 
 _qt_app = None
 
@@ -180,8 +180,10 @@ def check_engine(ctx: _Context) -> str:
     later = [d.stats.wall_s for d in done[1:]] or [done[0].stats.wall_s]
     words = " ".join(d.text.strip() for d in done if d.text.strip())
     sample = (words[:20] + "...") if len(words) > 20 else words
-    return (f"{len(done)} chunks at {1000 * sum(later) / len(later):.0f} ms each, {done[-1].stats.kv_tokens} "
-            f"tokens cached: \"{sample}\"\n{device}")
+    return (
+        f"{len(done)} chunks at {1000 * sum(later) / len(later):.0f} ms each, {done[-1].stats.kv_tokens} "
+        f'tokens cached: "{sample}"\n{device}'
+    )
 
 
 def check_engine_gpu(ctx: _Context) -> str:
@@ -198,8 +200,10 @@ def check_engine_gpu(ctx: _Context) -> str:
         device = engine.device.describe()
         done = engine.process(ctx.chunks[0])
     same = "the same words as the CPU" if ctx.cpu_text[:1] == [done.text] else "other words than the CPU (rounding)"
-    return (f"1 chunk in {time.perf_counter() - started:.1f} s with loading, {done.stats.wall_s * 1000:.0f} ms "
-            f"itself, {same}\n{device}")
+    return (
+        f"1 chunk in {time.perf_counter() - started:.1f} s with loading, {done.stats.wall_s * 1000:.0f} ms "
+        f"itself, {same}\n{device}"
+    )
 
 
 def check_engine_process(ctx: _Context) -> str:
@@ -309,8 +313,10 @@ def check_tts(ctx: _Context) -> str:
         raise Warn(f"{detail}\n{problem}")
     unheard = tts.playback_problem()
     if unheard:
-        raise Warn(f"{detail}, but no playback device: {unheard}\n"
-                   "Voice stays off until one works (Settings › Voice › Output device).")
+        raise Warn(
+            f"{detail}, but no playback device: {unheard}\n"
+            "Voice stays off until one works (Settings › Voice › Output device)."
+        )
     if platform.system() == "Linux":
         detail += "; the default audio device plays"
     return detail
@@ -350,8 +356,10 @@ def check_qt(ctx: _Context) -> str:
         importlib.import_module(name)
     formats = sorted(bytes(f.data()).decode() for f in QImageReader.supportedImageFormats())
     shown = " ".join(f for f in formats if f in ("gif", "ico", "jpg", "png", "svg"))
-    return (f"Qt {qt_core.qVersion()}, platform '{QGuiApplication.platformName()}', reads {shown}, "
-            f"{len(names)} ui modules OK")
+    return (
+        f"Qt {qt_core.qVersion()}, platform '{QGuiApplication.platformName()}', reads {shown}, "
+        f"{len(names)} ui modules OK"
+    )
 
 
 def _check_platform_plugin() -> None:
@@ -367,7 +375,8 @@ def _check_platform_plugin() -> None:
     if not wanted:
         wayland = os.environ.get("XDG_SESSION_TYPE") == "wayland" and os.environ.get("WAYLAND_DISPLAY")
         wanted = {"Windows": ["windows"], "Darwin": ["cocoa"]}.get(
-            platform.system(), ["wayland", "xcb"] if wayland else ["xcb"])
+            platform.system(), ["wayland", "xcb"] if wayland else ["xcb"]
+        )
     folder = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
     errors = []
     for name in wanted:
@@ -476,8 +485,12 @@ def run_self_test(out: TextIO | None = None) -> int:
     out = out or sys.stdout
     started = time.perf_counter()
     mode = "bundle" if getattr(sys, "frozen", False) else "source"
-    print(f"LiveCC Desk {_app_version()} self-test ({mode}; {platform.system()} {platform.machine()}, "
-          f"Python {platform.python_version()})", file=out, flush=True)
+    print(
+        f"LiveCC Desk {_app_version()} self-test ({mode}; {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()})",
+        file=out,
+        flush=True,
+    )
     folder = Path(tempfile.mkdtemp(prefix="livecc-self-test-"))
     results = []
     try:
@@ -490,6 +503,10 @@ def run_self_test(out: TextIO | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "warn", "skip", "FAIL")}
     verdict = "FAILED" if counts["FAIL"] else "passed"
-    print(f"Self-test {verdict}: {counts['ok']} ok, {counts['warn']} warnings, {counts['skip']} skipped, "
-          f"{counts['FAIL']} failed in {time.perf_counter() - started:.1f} s", file=out, flush=True)
+    print(
+        f"Self-test {verdict}: {counts['ok']} ok, {counts['warn']} warnings, {counts['skip']} skipped, "
+        f"{counts['FAIL']} failed in {time.perf_counter() - started:.1f} s",
+        file=out,
+        flush=True,
+    )
     return 1 if counts["FAIL"] else 0

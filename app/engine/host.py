@@ -205,9 +205,17 @@ class EngineHost:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def start_session(self, source: FrameSource, listener: SessionListener, *, query: str,
-                      transcript_path: Path | None, max_pixels: int, time_offset: float = 0.0,
-                      preview_fps: float = 8.0) -> Session:
+    def start_session(
+        self,
+        source: FrameSource,
+        listener: SessionListener,
+        *,
+        query: str,
+        transcript_path: Path | None,
+        max_pixels: int,
+        time_offset: float = 0.0,
+        preview_fps: float = 8.0,
+    ) -> Session:
         """Start streaming ``source``; a running job ends first ("stopped").
 
         Raises ``RuntimeError`` if no model is ready, and the transcript's
@@ -217,9 +225,17 @@ class EngineHost:
             if not self.ready or self.process is None:
                 raise RuntimeError("the engine is not ready")
             self._end_jobs("Stopped for another job.")
-            session = Session(self.process, source, listener, session_id=next(self._ids),
-                              query=query, transcript_path=transcript_path, max_pixels=max_pixels,
-                              time_offset=time_offset, preview_fps=preview_fps)
+            session = Session(
+                self.process,
+                source,
+                listener,
+                session_id=next(self._ids),
+                query=query,
+                transcript_path=transcript_path,
+                max_pixels=max_pixels,
+                time_offset=time_offset,
+                preview_fps=preview_fps,
+            )
             session.start()
             self.session = session
             return session

@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Lines of llama.cpp's log that explain a crash; its many warnings and notes do not.
-_FAILURE_LINE = re.compile(r"error|fail|abort|assert|out of memory|cannot|unable|segmentation|exception",
-                           re.IGNORECASE)
+_FAILURE_LINE = re.compile(r"error|fail|abort|assert|out of memory|cannot|unable|segmentation|exception", re.IGNORECASE)
 
 # -- commands (parent -> child) ------------------------------------------------
 
@@ -161,8 +160,10 @@ def describe_exit(exitcode: int | None) -> str:
     if exitcode < 0:
         sig = -exitcode
         if sig == getattr(signal, "SIGKILL", 9):
-            return ("it was killed (SIGKILL); the usual cause is running out of memory: "
-                    "try a smaller model or context, or fewer GPU layers")
+            return (
+                "it was killed (SIGKILL); the usual cause is running out of memory: "
+                "try a smaller model or context, or fewer GPU layers"
+            )
         if sig == getattr(signal, "SIGABRT", 6):
             return "llama.cpp aborted (SIGABRT), for example on a failed check or out of GPU memory"
         if sig == getattr(signal, "SIGSEGV", 11):
@@ -241,8 +242,7 @@ class _EngineServer:
         from models.engine.livecc_engine import LiveCCEngine
 
         self.close()
-        self.engine = LiveCCEngine(command.model_path, command.mmproj_path, command.options,
-                                   query=command.query)
+        self.engine = LiveCCEngine(command.model_path, command.mmproj_path, command.options, query=command.query)
         info = self.engine.info()
         self.messages.put(Loaded(info.model_name, info.device, info.gpu))
 
@@ -276,8 +276,9 @@ class EngineProcess:
         self._messages = ctx.Queue()
         # Do not wait for queued frames to reach a dead child when we exit.
         self._commands.cancel_join_thread()
-        self.process = ctx.Process(target=_child_main, name="livecc-engine", daemon=True,
-                                   args=(self._commands, self._messages, self.log_path))
+        self.process = ctx.Process(
+            target=_child_main, name="livecc-engine", daemon=True, args=(self._commands, self._messages, self.log_path)
+        )
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
         self.died: EngineDied | None = None

@@ -98,8 +98,9 @@ def _temp_output(out_path: Path, source: Path) -> Path:
     return tmp
 
 
-def _audio_args(source_audio: Path | None, start: float, end: float | None,
-                speech_wav: Path | None) -> tuple[list[str], list[str], str]:
+def _audio_args(
+    source_audio: Path | None, start: float, end: float | None, speech_wav: Path | None
+) -> tuple[list[str], list[str], str]:
     """ffmpeg inputs, stream mapping and audio options, and a label for the export's audio."""
     inputs: list[str] = []
     if source_audio is not None:
@@ -111,14 +112,19 @@ def _audio_args(source_audio: Path | None, start: float, end: float | None,
         return [], ["-map", "0:v:0", "-an"], "none"
     # apad + -shortest: the video decides the length, whichever audio is shorter or longer.
     if source_audio is not None and speech_wav is not None:
-        graph = (f"[1:a:0]aresample=48000,volume={SOURCE_AUDIO_UNDER_SPEECH}[bg];"
-                 "[2:a:0]aresample=48000[sp];[bg][sp]amix=inputs=2:duration=longest:normalize=0,apad[a]")
+        graph = (
+            f"[1:a:0]aresample=48000,volume={SOURCE_AUDIO_UNDER_SPEECH}[bg];"
+            "[2:a:0]aresample=48000[sp];[bg][sp]amix=inputs=2:duration=longest:normalize=0,apad[a]"
+        )
         label = "source+speech"
     else:
         graph = "[1:a:0]aresample=48000,apad[a]"
         label = "source" if source_audio is not None else "speech"
-    return inputs, ["-filter_complex", graph, "-map", "0:v:0", "-map", "[a]", "-c:a", "aac",
-                    "-b:a", "160k", "-shortest"], label
+    return (
+        inputs,
+        ["-filter_complex", graph, "-map", "0:v:0", "-map", "[a]", "-c:a", "aac", "-b:a", "160k", "-shortest"],
+        label,
+    )
 
 
 class _Ffmpeg:
@@ -128,8 +134,7 @@ class _Ffmpeg:
         self.output = output
         self._tail: collections.deque[str] = collections.deque(maxlen=30)
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except OSError as exc:
             raise ExportError(f"Cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}.") from exc
         assert self.proc.stdin is not None and self.proc.stderr is not None  # both are pipes
@@ -218,12 +223,23 @@ def export_captioned_video(
             weight = 0.25 if speech else 0.0  # share of the progress bar the voice takes
             speech_wav = None
             if speech:
-                speech_wav = _speech_wav(tracks[0].cues, expected / fps, Path(work), synthesizer,
-                                         lambda f, m: report(weight * f, m), cancel)
+                speech_wav = _speech_wav(
+                    tracks[0].cues, expected / fps, Path(work), synthesizer, lambda f, m: report(weight * f, m), cancel
+                )
             source_audio = source if keep_audio and has_audio(source) else None
-            result = _encode(video, tmp, out_path, tracks, style, start=start, fps=fps, cancel=cancel,
-                             audio=_audio_args(source_audio, start, end, speech_wav), report=report,
-                             on_written=_encoding_report(report, weight, expected, fps))
+            result = _encode(
+                video,
+                tmp,
+                out_path,
+                tracks,
+                style,
+                start=start,
+                fps=fps,
+                cancel=cancel,
+                audio=_audio_args(source_audio, start, end, speech_wav),
+                report=report,
+                on_written=_encoding_report(report, weight, expected, fps),
+            )
         os.replace(tmp, out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -234,10 +250,20 @@ def export_captioned_video(
     return result
 
 
-def _encode(video: FileSource, tmp: Path, out_path: Path, tracks: tuple[CaptionTrack, CaptionTrack],
-            style: CaptionStyle, *, start: float, fps: float, cancel: threading.Event | None,
-            audio: tuple[list[str], list[str], str], report: Progress,
-            on_written: Callable[[int, float], None]) -> ExportResult:
+def _encode(
+    video: FileSource,
+    tmp: Path,
+    out_path: Path,
+    tracks: tuple[CaptionTrack, CaptionTrack],
+    style: CaptionStyle,
+    *,
+    start: float,
+    fps: float,
+    cancel: threading.Event | None,
+    audio: tuple[list[str], list[str], str],
+    report: Progress,
+    on_written: Callable[[int, float], None],
+) -> ExportResult:
     """Encode ``video``'s frames with the captions (and ``audio``, from :func:`_audio_args`) into ``tmp``.
 
     The picture is cropped to even sides (yuv420p needs them); ffmpeg is killed if anything fails.
@@ -248,8 +274,9 @@ def _encode(video: FileSource, tmp: Path, out_path: Path, tracks: tuple[CaptionT
     encoder, encoder_options = video_encoder()
     inputs, audio_options, audio_label = audio
     rate = _rate(fps)
-    ffmpeg = _Ffmpeg(_ffmpeg_command(tmp, size, rate, [*inputs, *audio_options, "-c:v", encoder,
-                                                       *encoder_options]), out_path)
+    ffmpeg = _Ffmpeg(
+        _ffmpeg_command(tmp, size, rate, [*inputs, *audio_options, "-c:v", encoder, *encoder_options]), out_path
+    )
     try:
         feeder = _CaptionedFrames(ffmpeg, size, rate, style, tracks, cancel, out_path.name, on_written)
         written = feeder.feed(first, frames, start, fps)
@@ -261,13 +288,15 @@ def _encode(video: FileSource, tmp: Path, out_path: Path, tracks: tuple[CaptionT
     return ExportResult(out_path, written, float(rate), written / float(rate), encoder, audio_label)
 
 
-def _speech_wav(cues: list[Cue], seconds: float, work: Path, synthesizer, progress: Progress,
-                cancel: threading.Event | None) -> Path:
+def _speech_wav(
+    cues: list[Cue], seconds: float, work: Path, synthesizer, progress: Progress, cancel: threading.Event | None
+) -> Path:
     """The spoken commentary as a WAV in ``work`` (imported late: it loads the voice engine)."""
     from app.export.speech_track import build_speech_track
 
-    return build_speech_track(cues, seconds, work / "speech.wav", synthesizer=synthesizer, progress=progress,
-                              cancel=cancel)
+    return build_speech_track(
+        cues, seconds, work / "speech.wav", synthesizer=synthesizer, progress=progress, cancel=cancel
+    )
 
 
 def _ffmpeg_command(tmp: Path, size: tuple[int, int], rate: Fraction, options: list[str]) -> list[str]:
@@ -276,10 +305,32 @@ def _ffmpeg_command(tmp: Path, size: tuple[int, int], rate: Fraction, options: l
     ``options``: further inputs (audio), the stream mapping and the codecs' options.
     """
     width, height = size
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0", *options,
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    return [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-framerate",
+        f"{rate.numerator}/{rate.denominator}",
+        "-i",
+        "pipe:0",
+        *options,
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(tmp),
+    ]
 
 
 def _encoding_report(report: Progress, weight: float, expected: int, fps: float) -> Callable[[int, float], None]:
@@ -308,9 +359,17 @@ class _CaptionedFrames:
     frames in one slot the later wins (see the module's docstring).
     """
 
-    def __init__(self, ffmpeg: _Ffmpeg, size: tuple[int, int], rate: Fraction, style: CaptionStyle,
-                 tracks: tuple[CaptionTrack, CaptionTrack], cancel: threading.Event | None, name: str,
-                 on_written: Callable[[int, float], None]) -> None:
+    def __init__(
+        self,
+        ffmpeg: _Ffmpeg,
+        size: tuple[int, int],
+        rate: Fraction,
+        style: CaptionStyle,
+        tracks: tuple[CaptionTrack, CaptionTrack],
+        cancel: threading.Event | None,
+        name: str,
+        on_written: Callable[[int, float], None],
+    ) -> None:
         self.ffmpeg = ffmpeg
         self.width, self.height = size
         self.rate = float(rate)

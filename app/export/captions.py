@@ -29,13 +29,18 @@ from app.sinks.subtitles import Cue
 
 _FONT_CANDIDATES = {
     "Windows": [r"C:\Windows\Fonts\segoeuib.ttf", r"C:\Windows\Fonts\arialbd.ttf"],
-    "Darwin": ["/System/Library/Fonts/Supplemental/Arial Bold.ttf", "/Library/Fonts/Arial Bold.ttf",
-               "/System/Library/Fonts/Helvetica.ttc"],
-    "Linux": ["/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-              "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-              "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
-              "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-              "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf"],
+    "Darwin": [
+        "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
+        "/Library/Fonts/Arial Bold.ttf",
+        "/System/Library/Fonts/Helvetica.ttc",
+    ],
+    "Linux": [
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+        "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
+        "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+        "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
+    ],
 }
 
 
@@ -47,8 +52,9 @@ def find_font_path() -> str | None:
             return path
     if shutil.which("fc-match"):
         try:
-            found = subprocess.run(["fc-match", "-f", "%{file}", "sans:bold"], capture_output=True,
-                                   text=True, timeout=5, check=False).stdout.strip()
+            found = subprocess.run(
+                ["fc-match", "-f", "%{file}", "sans:bold"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             found = ""
         if found.lower().endswith((".ttf", ".otf", ".ttc")) and os.path.isfile(found):
@@ -94,7 +100,7 @@ class Patch:
     x: int
     y: int
     premultiplied: np.ndarray  # h x w x 3 uint16: colour * alpha
-    alpha: np.ndarray          # h x w x 1 uint16
+    alpha: np.ndarray  # h x w x 1 uint16
 
     @property
     def height(self) -> int:
@@ -106,7 +112,7 @@ class Patch:
 
     def apply(self, rgb: np.ndarray) -> None:
         """Blend this patch into ``rgb`` (``H x W x 3`` uint8), in place."""
-        region = rgb[self.y:self.y + self.height, self.x:self.x + self.width]
+        region = rgb[self.y : self.y + self.height, self.x : self.x + self.width]
         blended = (region.astype(np.uint16) * (255 - self.alpha) + self.premultiplied + 127) // 255
         region[...] = blended.astype(np.uint8)
 
@@ -146,8 +152,7 @@ class CaptionRenderer:
         position: ``"bottom"`` (commentary) or ``"top"`` (a notes banner).
     """
 
-    def __init__(self, width: int, height: int, style: CaptionStyle = CaptionStyle(),
-                 position: str = "bottom") -> None:
+    def __init__(self, width: int, height: int, style: CaptionStyle = CaptionStyle(), position: str = "bottom") -> None:
         if position not in ("bottom", "top"):
             raise ValueError(f"position must be 'bottom' or 'top', got {position!r}")
         self.width, self.height, self.style, self.position = width, height, style, position
@@ -187,16 +192,24 @@ class CaptionRenderer:
         box_h = min(self.height, int(len(lines) * line_h + (len(lines) - 1) * gap + 2 * pad_y + 0.5))
         image = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
         draw = ImageDraw.Draw(image)
-        draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=max(2, px // 4),
-                               fill=(*style.box_rgb, round(255 * style.box_opacity)))
+        draw.rounded_rectangle(
+            (0, 0, box_w - 1, box_h - 1), radius=max(2, px // 4), fill=(*style.box_rgb, round(255 * style.box_opacity))
+        )
         shadow = max(1, px // 16)
         for i, line in enumerate(lines):
             x = (box_w - font.getlength(line)) / 2
             y = pad_y + stroke + i * (line_h + gap)
-            draw.text((x + shadow, y + shadow), line, font=font, fill=(0, 0, 0, 160),
-                      stroke_width=stroke, stroke_fill=(0, 0, 0, 160))
-            draw.text((x, y), line, font=font, fill=(*style.text_rgb, 255),
-                      stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+            draw.text(
+                (x + shadow, y + shadow),
+                line,
+                font=font,
+                fill=(0, 0, 0, 160),
+                stroke_width=stroke,
+                stroke_fill=(0, 0, 0, 160),
+            )
+            draw.text(
+                (x, y), line, font=font, fill=(*style.text_rgb, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255)
+            )
         rgba = np.asarray(image, dtype=np.uint16)
         alpha = rgba[..., 3:4]
         margin = round(style.margin * self.height)
@@ -235,7 +248,5 @@ class CaptionTrack:
 
     def shifted(self, offset: float) -> CaptionTrack:
         """The same cues ``offset`` seconds earlier (for an export that starts later), clipped at 0."""
-        moved = [Cue(max(0.0, c.start - offset), c.end - offset, c.text) for c in self.cues
-                 if c.end - offset > 0]
+        moved = [Cue(max(0.0, c.start - offset), c.end - offset, c.text) for c in self.cues if c.end - offset > 0]
         return CaptionTrack(moved)
-

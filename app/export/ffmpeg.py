@@ -43,11 +43,11 @@ def ffmpeg_exe() -> str:
 def run_ffmpeg(*args: str, **options) -> subprocess.CompletedProcess:
     """Run the bundled ffmpeg to completion; :class:`ExportError` if it cannot start."""
     try:
-        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
-                              check=False, **options)
+        return subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, check=False, **options
+        )
     except OSError as exc:
-        raise ExportError(f"Cannot run ffmpeg ({ffmpeg_exe()}): {exc.strerror or exc}. "
-                          "Reinstall LiveCC Desk.") from exc
+        raise ExportError(f"Cannot run ffmpeg ({ffmpeg_exe()}): {exc.strerror or exc}. Reinstall LiveCC Desk.") from exc
 
 
 @functools.lru_cache(maxsize=1)

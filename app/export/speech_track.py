@@ -71,8 +71,10 @@ class EspeakCli:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SpeechError(f"{self.name} could not speak a phrase: {exc}") from exc
         if done.returncode != 0 or not path.exists():
-            raise SpeechError(f"{self.name} could not speak a phrase: "
-                              f"{done.stderr.decode('utf-8', 'replace').strip() or done.returncode}")
+            raise SpeechError(
+                f"{self.name} could not speak a phrase: "
+                f"{done.stderr.decode('utf-8', 'replace').strip() or done.returncode}"
+            )
 
 
 class Pyttsx3Synth:
@@ -140,8 +142,9 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     rate = 22050
     done = run_ffmpeg("-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1")
     if done.returncode != 0:
-        raise SpeechError(f"Cannot read the synthesised audio {path.name}: "
-                          f"{done.stderr.decode('utf-8', 'replace').strip()}")
+        raise SpeechError(
+            f"Cannot read the synthesised audio {path.name}: {done.stderr.decode('utf-8', 'replace').strip()}"
+        )
     return np.frombuffer(done.stdout, dtype=np.int16).astype(np.float32) / 32768.0, rate
 
 
@@ -176,8 +179,9 @@ class Placement:
     length: float
 
 
-def place_phrases(starts: Sequence[float], lengths: Sequence[float], max_delay: float = 1.0,
-                  duration: float | None = None) -> list[Placement]:
+def place_phrases(
+    starts: Sequence[float], lengths: Sequence[float], max_delay: float = 1.0, duration: float | None = None
+) -> list[Placement]:
     """Non-overlapping placements, one per phrase, for phrases wanted at ``starts``
     (in time order) lasting ``lengths``.
 
@@ -217,13 +221,20 @@ def mix(clips: Sequence[np.ndarray], placements: Sequence[Placement], rate: int,
         if n < clip.size:
             k = min(fade, n)
             piece[-k:] *= np.linspace(1.0, 0.0, k + 1, dtype=np.float32)[1:]
-        track[i0:i0 + n] += piece
+        track[i0 : i0 + n] += piece
     return track
 
 
-def build_speech_track(cues: Sequence[Cue], duration: float, out_path: Path, *,
-                       synthesizer: Synthesizer | None = None, max_delay: float = 1.0,
-                       progress: Progress | None = None, cancel: threading.Event | None = None) -> Path:
+def build_speech_track(
+    cues: Sequence[Cue],
+    duration: float,
+    out_path: Path,
+    *,
+    synthesizer: Synthesizer | None = None,
+    max_delay: float = 1.0,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
     """Synthesise every cue and write the mixed track to ``out_path`` (mono 16-bit WAV).
 
     ``progress(fraction, message)`` is called per phrase; setting ``cancel``

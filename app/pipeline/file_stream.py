@@ -23,8 +23,9 @@ from models.engine.protocol import Engine
 from models.engine.records import ChunkDone, CommentaryEvent, VideoChunk
 
 
-def stream_file(engine: Engine, source: FileSource, *, max_pixels: int,
-                realtime: bool = False) -> Iterator[CommentaryEvent]:
+def stream_file(
+    engine: Engine, source: FileSource, *, max_pixels: int, realtime: bool = False
+) -> Iterator[CommentaryEvent]:
     """Engine events for every chunk of ``source``, in order, none dropped.
 
     ``realtime`` paces the file at its own speed (:func:`paced`), as a live source would run:
@@ -38,8 +39,11 @@ def stream_file(engine: Engine, source: FileSource, *, max_pixels: int,
             yield from engine.feed(chunk)
 
 
-def paced(chunks: Iterable[VideoChunk], clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> Iterator[VideoChunk]:
+def paced(
+    chunks: Iterable[VideoChunk],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[VideoChunk]:
     """``chunks`` no faster than their timestamps: a chunk ending at stream time ``t1`` is given
     out once ``t1 - t0_first`` seconds have passed since the first chunk's start. A slower
     consumer is never waited for twice: the stream then runs behind, as a live one would."""

@@ -79,9 +79,19 @@ class Session:
         preview_fps: most preview frames per second sent to the listener.
     """
 
-    def __init__(self, engine: EngineProcess, source: FrameSource, listener: SessionListener, *,
-                 session_id: int, query: str, transcript_path: Path | None,
-                 max_pixels: int = MAX_PIXELS, time_offset: float = 0.0, preview_fps: float = 8.0) -> None:
+    def __init__(
+        self,
+        engine: EngineProcess,
+        source: FrameSource,
+        listener: SessionListener,
+        *,
+        session_id: int,
+        query: str,
+        transcript_path: Path | None,
+        max_pixels: int = MAX_PIXELS,
+        time_offset: float = 0.0,
+        preview_fps: float = 8.0,
+    ) -> None:
         self.engine = engine
         self.source = source
         self.listener = listener

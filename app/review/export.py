@@ -26,11 +26,11 @@ def commentary_cues(session: ReviewSession) -> list[Cue]:
     return build_cues(session.chunks())
 
 
-def note_cues(session: ReviewSession, *, notes: bool = True, answers: bool = False,
-              prefix: str = "") -> list[Cue]:
+def note_cues(session: ReviewSession, *, notes: bool = True, answers: bool = False, prefix: str = "") -> list[Cue]:
     """Notes with text (and Q&A if ``answers``) as cues, each cut where the next begins."""
-    chosen = [i for i in session.items()
-              if (notes and isinstance(i, Note) and i.text) or (answers and isinstance(i, QA))]
+    chosen = [
+        i for i in session.items() if (notes and isinstance(i, Note) and i.text) or (answers and isinstance(i, QA))
+    ]
     cues = []
     for n, item in enumerate(chosen):
         end = item.t + NOTE_SHOW_S
@@ -69,14 +69,28 @@ def timeline_records(session: ReviewSession) -> list[dict]:
     spoken = 0
     for item in session.items():
         if isinstance(item, Commentary):
-            records.append({"type": "commentary", "index": spoken, "start": round(item.t0, 3),
-                            "end": round(item.t1, 3), "text": item.text})
+            records.append(
+                {
+                    "type": "commentary",
+                    "index": spoken,
+                    "start": round(item.t0, 3),
+                    "end": round(item.t1, 3),
+                    "text": item.text,
+                }
+            )
             spoken += 1
         elif isinstance(item, Note):
             records.append({"type": "note" if item.text else "mark", "time": round(item.t, 3), "text": item.text})
         else:
-            records.append({"type": "qa", "time": round(item.t, 3), "question": item.question,
-                            "answer": item.answer, "window_s": item.window_s})
+            records.append(
+                {
+                    "type": "qa",
+                    "time": round(item.t, 3),
+                    "question": item.question,
+                    "answer": item.answer,
+                    "window_s": item.window_s,
+                }
+            )
     return records
 
 
@@ -88,8 +102,7 @@ def export_jsonl(session: ReviewSession, path: str | Path) -> Path:
     return path
 
 
-def export_mp4(session: ReviewSession, path: str | Path, *, notes: bool = True, answers: bool = False,
-               **options):
+def export_mp4(session: ReviewSession, path: str | Path, *, notes: bool = True, answers: bool = False, **options):
     """The video with commentary captions and a banner of notes; ``options`` as for
     :func:`app.export.captioned_video.export_captioned_video` (``speech``, ``progress``, ``cancel``...)."""
     from app.export.captioned_video import export_captioned_video
@@ -98,8 +111,9 @@ def export_mp4(session: ReviewSession, path: str | Path, *, notes: bool = True, 
     return export_captioned_video(session.video, path, commentary_cues(session), notes=banner, **options)
 
 
-def export_all(session: ReviewSession, folder: str | Path, stem: str | None = None,
-               formats: Iterable[str] = FORMATS) -> list[Path]:
+def export_all(
+    session: ReviewSession, folder: str | Path, stem: str | None = None, formats: Iterable[str] = FORMATS
+) -> list[Path]:
     """Write ``folder/stem.<format>`` for each of ``formats`` (``srt``, ``vtt``, ``jsonl``)."""
     folder, stem = Path(folder), stem or session.video.stem
     writers = {"srt": export_srt, "vtt": export_vtt, "jsonl": export_jsonl}

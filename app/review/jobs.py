@@ -95,8 +95,9 @@ class CommentaryJob(_Quiet):
             self.listener.on_commentary_ended(ERROR, ended.message)
 
 
-def commentate_ahead(host: EngineHost, review: ReviewSession, listener: CommentaryListener, *,
-                     query: str, max_pixels: int) -> CommentaryJob:
+def commentate_ahead(
+    host: EngineHost, review: ReviewSession, listener: CommentaryListener, *, query: str, max_pixels: int
+) -> CommentaryJob:
     """Commentate ``review``'s video from :attr:`~ReviewSession.commentary_end` to its end.
 
     Ends any job running on the host. Raises ``RuntimeError`` if no model is ready.
@@ -110,8 +111,16 @@ def commentate_ahead(host: EngineHost, review: ReviewSession, listener: Commenta
 class QuestionJob(_Quiet):
     """Watches the seconds before the moment, then asks; saves the finished answer."""
 
-    def __init__(self, host: EngineHost, review: ReviewSession, listener: QuestionListener, *,
-                 t: float, question: str, window_s: float) -> None:
+    def __init__(
+        self,
+        host: EngineHost,
+        review: ReviewSession,
+        listener: QuestionListener,
+        *,
+        t: float,
+        question: str,
+        window_s: float,
+    ) -> None:
         self.host, self.review, self.listener = host, review, listener
         self.t, self.question, self.window_s = t, question.strip(), window_s
         self.saved: QA | None = None  # the answer on the timeline, once complete
@@ -138,8 +147,17 @@ class QuestionJob(_Quiet):
         self.listener.on_answer_failed(message)
 
 
-def ask_about(host: EngineHost, review: ReviewSession, listener: QuestionListener, *, t: float, question: str,
-              query: str, max_pixels: int, window_s: float = DEFAULT_WINDOW_S) -> QuestionJob:
+def ask_about(
+    host: EngineHost,
+    review: ReviewSession,
+    listener: QuestionListener,
+    *,
+    t: float,
+    question: str,
+    query: str,
+    max_pixels: int,
+    window_s: float = DEFAULT_WINDOW_S,
+) -> QuestionJob:
     """Answer ``question`` about moment ``t`` from the ``window_s`` seconds before it.
 
     Ends any job running on the host (commentary ahead resumes only if asked
@@ -147,6 +165,7 @@ def ask_about(host: EngineHost, review: ReviewSession, listener: QuestionListene
     """
     job = QuestionJob(host, review, listener, t=t, question=question, window_s=window_s)
     start, end = window_span(t, window_s)
-    host.start_session(FileSource(review.video, start=start, end=end), job, query=query, transcript_path=None,
-                       max_pixels=max_pixels)
+    host.start_session(
+        FileSource(review.video, start=start, end=end), job, query=query, transcript_path=None, max_pixels=max_pixels
+    )
     return job

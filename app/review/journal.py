@@ -23,6 +23,7 @@ from app.atomic_files import BINARY, os_failure, write_atomic
 
 _SAVE = "save the review in"
 
+
 def read_journal(path: Path) -> tuple[list[dict], list[str]]:
     """The operations in ``path`` and warnings about lines that had to be skipped."""
     try:
@@ -43,8 +44,14 @@ def read_journal(path: Path) -> tuple[list[dict], list[str]]:
             ops.append(op)
         elif line.strip():
             bad.append(number)
-    warnings = [f"{path.name}: skipped {len(bad)} damaged line(s) ({', '.join(map(str, bad[:5]))}"
-                f"{', ...' if len(bad) > 5 else ''})."] if bad else []
+    warnings = (
+        [
+            f"{path.name}: skipped {len(bad)} damaged line(s) ({', '.join(map(str, bad[:5]))}"
+            f"{', ...' if len(bad) > 5 else ''})."
+        ]
+        if bad
+        else []
+    )
     return ops, warnings
 
 

@@ -151,8 +151,9 @@ class ReviewSession:
         if ops and ops[0].get("op") == "open" and ops[0].get("size") not in (None, header["size"]):
             kept = self.store.with_name(self.store.name + ".bak")
             os.replace(self.store, kept)
-            self.warnings.append(f"{self.video.name} changed since its review was saved; "
-                                 f"the old review was kept as {kept.name}.")
+            self.warnings.append(
+                f"{self.video.name} changed since its review was saved; the old review was kept as {kept.name}."
+            )
             ops = []
         for op in ops:
             self._apply(op)
@@ -206,8 +207,9 @@ class ReviewSession:
     # -- the timeline ------------------------------------------------------------------
     def items(self, *, include_silent: bool = False) -> list[TimelineItem]:
         """Everything on the timeline in time order (silent chunks only if asked)."""
-        chosen = [i for i in self._snapshot()
-                  if include_silent or not (isinstance(i, Commentary) and not i.text.strip())]
+        chosen = [
+            i for i in self._snapshot() if include_silent or not (isinstance(i, Commentary) and not i.text.strip())
+        ]
         return sorted(chosen, key=lambda i: (i.t, list(_KINDS).index(_KIND_OF[type(i)])))
 
     def get(self, item_id: str) -> TimelineItem:

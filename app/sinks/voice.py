@@ -153,10 +153,18 @@ class Speaker:
         clock: monotonic seconds (tests give their own).
     """
 
-    def __init__(self, on_problem: Callable[[str], None] | None = None, *, rate: int = 185,
-                 volume: float = 1.0, voice_id: str = "", max_delay_s: float = 2.0,
-                 output_device: str = "", engine_factory: Callable[[], object] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        on_problem: Callable[[str], None] | None = None,
+        *,
+        rate: int = 185,
+        volume: float = 1.0,
+        voice_id: str = "",
+        max_delay_s: float = 2.0,
+        output_device: str = "",
+        engine_factory: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.on_problem = on_problem
         self.max_delay_s = max_delay_s
         self.output_device = output_device
@@ -172,7 +180,7 @@ class Speaker:
         self._closed = False
         self.available: bool | None = None  # unknown until the worker starts an engine
         self.problem: str | None = None
-        self.spoken: list[str] = []      # utterances handed to the engine, latest last (bounded)
+        self.spoken: list[str] = []  # utterances handed to the engine, latest last (bounded)
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="tts", daemon=True)
         self._thread.start()
@@ -187,9 +195,15 @@ class Speaker:
             self._phrases.append(_Phrase(" ".join(text.split()), self._clock()))
             self._cond.notify()
 
-    def configure(self, *, rate: int | None = None, volume: float | None = None,
-                  voice_id: str | None = None, max_delay_s: float | None = None,
-                  output_device: str | None = None) -> None:
+    def configure(
+        self,
+        *,
+        rate: int | None = None,
+        volume: float | None = None,
+        voice_id: str | None = None,
+        max_delay_s: float | None = None,
+        output_device: str | None = None,
+    ) -> None:
         with self._cond:
             if output_device is not None:
                 self.output_device = output_device
@@ -211,8 +225,9 @@ class Speaker:
             if self._voices is None:
                 self._voices_wanted = True
                 self._cond.notify()
-                self._cond.wait_for(lambda: self._voices is not None or self._closed
-                                    or self.available is False, timeout)
+                self._cond.wait_for(
+                    lambda: self._voices is not None or self._closed or self.available is False, timeout
+                )
             return list(self._voices or [])
 
     def idle(self) -> bool:
@@ -309,8 +324,9 @@ class Speaker:
                 engine.say(text)
                 engine.runAndWait()
         except PlaybackError as exc:
-            self._give_up(f"Voice is off: {exc}. Choose another output device in Settings › Voice, "
-                          "then switch Voice on again.")
+            self._give_up(
+                f"Voice is off: {exc}. Choose another output device in Settings › Voice, then switch Voice on again."
+            )
         except Exception as exc:  # pyttsx3 raises whatever its backend raises
             self._give_up(f"Voice is off: speaking failed ({exc}).")
 

@@ -111,8 +111,10 @@ class CameraSource(LiveSource):
         cap = cv2.VideoCapture(self.index, _backend())
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"Cannot open the {self.describe()}: it is unplugged, or used by another "
-                              "program. Close that program or choose another camera.")
+            raise SourceError(
+                f"Cannot open the {self.describe()}: it is unplugged, or used by another "
+                "program. Close that program or choose another camera."
+            )
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # ignored by some backends; asks for the newest frame
         self._cap = cap
 
@@ -126,8 +128,10 @@ class CameraSource(LiveSource):
             if not ok or image is None:
                 failures += 1
                 if failures >= FAILED_READS_BEFORE_STOP or not self._cap.isOpened():
-                    raise SourceError(f"The {self.describe()} stopped sending pictures "
-                                      "(unplugged, or taken by another program); capture stopped.")
+                    raise SourceError(
+                        f"The {self.describe()} stopped sending pictures "
+                        "(unplugged, or taken by another program); capture stopped."
+                    )
                 time.sleep(0.03)
                 continue
             failures = 0

@@ -29,9 +29,9 @@ from app.errors import SourceError, VideoOpenError
 from app.sources.base import SourceMixin
 from models.engine.records import Frame
 
-SEEK_MARGIN_S = 1.0       # seek this far before the start, then decode forward
+SEEK_MARGIN_S = 1.0  # seek this far before the start, then decode forward
 TRUNCATION_SLACK_S = 1.0  # a stream ending this much before the container's duration is damaged
-FALLBACK_FPS = 30.0       # only for files whose frames carry no usable time
+FALLBACK_FPS = 30.0  # only for files whose frames carry no usable time
 _EPS = 1e-6
 
 
@@ -85,8 +85,9 @@ class FileSource(SourceMixin):
         if self.path.is_dir():
             raise VideoOpenError(f"{self.path} is a folder, not a video file: choose a video file.")
         if not self.path.is_file():  # a FIFO or a device would block the decoder forever
-            raise VideoOpenError(f"{self.path} is not a regular file (a pipe, socket or device): "
-                                 "save the video to a file and open that.")
+            raise VideoOpenError(
+                f"{self.path} is not a regular file (a pipe, socket or device): save the video to a file and open that."
+            )
         if not os.access(self.path, os.R_OK):
             raise VideoOpenError(f"Cannot read {self.path}: permission denied. Check the file's permissions.")
         try:
@@ -156,8 +157,7 @@ class FileSource(SourceMixin):
             )
         if self.end is not None and frame.t >= self.end - _EPS:
             raise VideoOpenError(
-                f"{self.path} has no frame between {self.start:.1f} s and {self.end:.1f} s: "
-                "choose a longer span."
+                f"{self.path} has no frame between {self.start:.1f} s and {self.end:.1f} s: choose a longer span."
             )
         return frame
 

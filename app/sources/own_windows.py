@@ -51,5 +51,5 @@ def blank_rects(rgb: np.ndarray, at: Rect, rects: Sequence[Rect]) -> np.ndarray:
         part = rect.clipped_to(at)
         if part is not None:
             top, left = part.top - at.top, part.left - at.left
-            rgb[top:top + part.height, left:left + part.width] = 0
+            rgb[top : top + part.height, left : left + part.width] = 0
     return rgb

@@ -69,16 +69,20 @@ def capture_problem() -> str | None:
     system = platform.system()
     if system == "Linux" and not os.environ.get("DISPLAY"):
         if os.environ.get("WAYLAND_DISPLAY"):
-            return ("Screen capture needs X11, and this is a Wayland session without XWayland. "
-                    "Log in to an X11 session (\"GNOME on Xorg\") to capture the screen.")
+            return (
+                "Screen capture needs X11, and this is a Wayland session without XWayland. "
+                'Log in to an X11 session ("GNOME on Xorg") to capture the screen.'
+            )
         return "Screen capture needs a display: no X11 display is set (DISPLAY is empty)."
     return None
 
 
 def wayland_warning() -> str | None:
     if platform.system() == "Linux" and os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        return ("This is a Wayland session: capture sees only X11 (XWayland) windows; native Wayland "
-                "windows may look black. Use an X11 session for full-screen games.")
+        return (
+            "This is a Wayland session: capture sees only X11 (XWayland) windows; native Wayland "
+            "windows may look black. Use an X11 session for full-screen games."
+        )
     return None
 
 
@@ -122,12 +126,12 @@ class ScreenSource(LiveSource):
         capture_fps: most grabs per second.
     """
 
-    def __init__(self, monitor: int = 1, region: Rect | None = None,
-                 capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
+    def __init__(self, monitor: int = 1, region: Rect | None = None, capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
         super().__init__(capture_fps)
         if region is not None and (region.width < 28 or region.height < 28):
-            raise SourceError(f"The region {region.width}×{region.height} is too small: "
-                              "draw one of at least 28×28 pixels.")
+            raise SourceError(
+                f"The region {region.width}×{region.height} is too small: draw one of at least 28×28 pixels."
+            )
         self.monitor = monitor
         self.region = region
         self.rect: Rect | None = None
@@ -162,8 +166,9 @@ class ScreenSource(LiveSource):
                 raise SourceError(f"The {self.describe()} is outside the desktop: draw the region again.")
             return clipped
         if not 0 <= self.monitor < len(monitors):
-            raise SourceError(f"Monitor {self.monitor} is not connected (there are {len(monitors) - 1}): "
-                              "choose another monitor.")
+            raise SourceError(
+                f"Monitor {self.monitor} is not connected (there are {len(monitors) - 1}): choose another monitor."
+            )
         return _rect(monitors[self.monitor])
 
     def frames(self) -> Iterator[Frame]:

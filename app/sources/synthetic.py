@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-STAMP_BITS = 24                 # milliseconds up to ~4.6 hours
-_CELLS = STAMP_BITS + 2         # a white cell first and a black cell last frame the bits
-_STRIP = (0.88, 1.0)            # the stamp occupies this band of the frame's height
+STAMP_BITS = 24  # milliseconds up to ~4.6 hours
+_CELLS = STAMP_BITS + 2  # a white cell first and a black cell last frame the bits
+_STRIP = (0.88, 1.0)  # the stamp occupies this band of the frame's height
 _CFR_FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
@@ -64,8 +64,16 @@ def draw_frame(t: float, size: tuple[int, int]) -> np.ndarray:
     rx = int((t * 0.15 % 1.0) * width)
     cv2.rectangle(img, (rx, scene_h // 3), (rx + width // 6, scene_h // 3 + height // 8), (60, 220, 60), -1)
     scale = max(0.4, height / 400)
-    cv2.putText(img, f"t={t:.3f}s", (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+    cv2.putText(
+        img,
+        f"t={t:.3f}s",
+        (8, int(28 * scale)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        max(1, int(2 * scale)),
+        cv2.LINE_AA,
+    )
     _draw_stamp(img, round(t * 1000))
     return img
 
@@ -146,7 +154,11 @@ def _write_vfr(path: Path, times: list[float], fps: float, size: tuple[int, int]
     if not hasattr(cv2, "VIDEOWRITER_PROP_PTS"):
         raise RuntimeError("variable frame rate needs OpenCV 4.11 or later (VIDEOWRITER_PROP_PTS)")
     writer = cv2.VideoWriter(
-        str(path), cv2.CAP_FFMPEG, cv2.VideoWriter.fourcc(*"MJPG"), fps, size,
+        str(path),
+        cv2.CAP_FFMPEG,
+        cv2.VideoWriter.fourcc(*"MJPG"),
+        fps,
+        size,
         [cv2.VIDEOWRITER_PROP_RAW_VIDEO, 1],
     )
     if not writer.isOpened():

@@ -42,8 +42,10 @@ def window_capture_problem() -> str | None:
     """Why windows cannot be listed here, or ``None``."""
     system = platform.system()
     if system == "Darwin":
-        return ("Capturing a single window is not available on macOS: choose \"Region\" and draw "
-                "the window's area instead (allow Screen Recording in System Settings).")
+        return (
+            'Capturing a single window is not available on macOS: choose "Region" and draw '
+            "the window's area instead (allow Screen Recording in System Settings)."
+        )
     if system not in ("Linux", "Windows"):
         return f"Capturing a single window is not available on {system}: capture a screen region instead."
     return None
@@ -57,8 +59,11 @@ def _x11_list(exclude_pid: int | None) -> list[WindowInfo]:
 
     try:
         with X11Display() as x:
-            return [WindowInfo(w.id, w.title, w.pid) for w in x.windows()
-                    if w.viewable and (exclude_pid is None or w.pid != exclude_pid)]
+            return [
+                WindowInfo(w.id, w.title, w.pid)
+                for w in x.windows()
+                if w.viewable and (exclude_pid is None or w.pid != exclude_pid)
+            ]
     except X11Error as exc:
         raise SourceError(f"Cannot list windows: {exc}.") from exc
 
@@ -145,8 +150,7 @@ class WindowSource(LiveSource):
         capture_fps: most grabs per second.
     """
 
-    def __init__(self, window_id: int | None = None, title: str = "",
-                 capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
+    def __init__(self, window_id: int | None = None, title: str = "", capture_fps: float = DEFAULT_CAPTURE_FPS) -> None:
         super().__init__(capture_fps)
         if window_id is None and not title.strip():
             raise SourceError("Choose a window to capture.")
@@ -171,8 +175,10 @@ class WindowSource(LiveSource):
             wanted = self.title.strip().lower()
             match = next((w for w in list_windows() if wanted in w.title.lower()), None)
             if match is None:
-                raise SourceError(f"No open window has \u201c{self.title}\u201d in its title: "
-                                  "open it, or refresh the window list and choose again.")
+                raise SourceError(
+                    f"No open window has \u201c{self.title}\u201d in its title: "
+                    "open it, or refresh the window list and choose again."
+                )
             self.window_id, self.title = match.id, match.title
         if window_geometry(self.window_id) is None:
             raise SourceError(f"The {self.describe()} is closed: choose another window.")
@@ -206,8 +212,10 @@ class WindowSource(LiveSource):
     def _note_hidden(self, t: float) -> None:
         if self._hidden_since is None:
             self._hidden_since = t
-            self.warn(f"The {self.describe()} was minimised or moved off screen at {t:.1f} s; "
-                      "commentary pauses while it is not visible.")
+            self.warn(
+                f"The {self.describe()} was minimised or moved off screen at {t:.1f} s; "
+                "commentary pauses while it is not visible."
+            )
 
     def close(self) -> None:
         self._open = False

@@ -29,15 +29,29 @@ _SUCCESS = 0
 
 class _XWindowAttributes(ctypes.Structure):
     _fields_ = [
-        ("x", ctypes.c_int), ("y", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
-        ("border_width", ctypes.c_int), ("depth", ctypes.c_int), ("visual", ctypes.c_void_p),
-        ("root", _Window), ("c_class", ctypes.c_int), ("bit_gravity", ctypes.c_int),
-        ("win_gravity", ctypes.c_int), ("backing_store", ctypes.c_int),
-        ("backing_planes", ctypes.c_ulong), ("backing_pixel", ctypes.c_ulong),
-        ("save_under", ctypes.c_int), ("colormap", ctypes.c_ulong), ("map_installed", ctypes.c_int),
-        ("map_state", ctypes.c_int), ("all_event_masks", ctypes.c_long),
-        ("your_event_mask", ctypes.c_long), ("do_not_propagate_mask", ctypes.c_long),
-        ("override_redirect", ctypes.c_int), ("screen", ctypes.c_void_p),
+        ("x", ctypes.c_int),
+        ("y", ctypes.c_int),
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("border_width", ctypes.c_int),
+        ("depth", ctypes.c_int),
+        ("visual", ctypes.c_void_p),
+        ("root", _Window),
+        ("c_class", ctypes.c_int),
+        ("bit_gravity", ctypes.c_int),
+        ("win_gravity", ctypes.c_int),
+        ("backing_store", ctypes.c_int),
+        ("backing_planes", ctypes.c_ulong),
+        ("backing_pixel", ctypes.c_ulong),
+        ("save_under", ctypes.c_int),
+        ("colormap", ctypes.c_ulong),
+        ("map_installed", ctypes.c_int),
+        ("map_state", ctypes.c_int),
+        ("all_event_masks", ctypes.c_long),
+        ("your_event_mask", ctypes.c_long),
+        ("do_not_propagate_mask", ctypes.c_long),
+        ("override_redirect", ctypes.c_int),
+        ("screen", ctypes.c_void_p),
     ]
 
 
@@ -77,16 +91,38 @@ def _xlib():
         lib.XInternAtom.restype = _Atom
         lib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
         lib.XGetWindowProperty.argtypes = [
-            ctypes.c_void_p, _Window, _Atom, ctypes.c_long, ctypes.c_long, ctypes.c_int, _Atom,
-            ctypes.POINTER(_Atom), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_ulong),
-            ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.c_void_p)]
+            ctypes.c_void_p,
+            _Window,
+            _Atom,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.c_int,
+            _Atom,
+            ctypes.POINTER(_Atom),
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.POINTER(ctypes.c_ulong),
+            ctypes.POINTER(ctypes.c_ulong),
+            ctypes.POINTER(ctypes.c_void_p),
+        ]
         lib.XQueryTree.argtypes = [
-            ctypes.c_void_p, _Window, ctypes.POINTER(_Window), ctypes.POINTER(_Window),
-            ctypes.POINTER(ctypes.POINTER(_Window)), ctypes.POINTER(ctypes.c_uint)]
+            ctypes.c_void_p,
+            _Window,
+            ctypes.POINTER(_Window),
+            ctypes.POINTER(_Window),
+            ctypes.POINTER(ctypes.POINTER(_Window)),
+            ctypes.POINTER(ctypes.c_uint),
+        ]
         lib.XGetWindowAttributes.argtypes = [ctypes.c_void_p, _Window, ctypes.POINTER(_XWindowAttributes)]
         lib.XTranslateCoordinates.argtypes = [
-            ctypes.c_void_p, _Window, _Window, ctypes.c_int, ctypes.c_int,
-            ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_Window)]
+            ctypes.c_void_p,
+            _Window,
+            _Window,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.POINTER(_Window),
+        ]
         lib.XFetchName.argtypes = [ctypes.c_void_p, _Window, ctypes.POINTER(ctypes.c_char_p)]
         lib.XFree.argtypes = [ctypes.c_void_p]
         lib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
@@ -139,9 +175,19 @@ class X11Display:
         actual_type, actual_format = _Atom(), ctypes.c_int()
         nitems, after, data = ctypes.c_ulong(), ctypes.c_ulong(), ctypes.c_void_p()
         status = self.lib.XGetWindowProperty(
-            self.dpy, window, self._atom(name), 0, 1 << 20, 0, _ANY_PROPERTY_TYPE,
-            ctypes.byref(actual_type), ctypes.byref(actual_format), ctypes.byref(nitems),
-            ctypes.byref(after), ctypes.byref(data))
+            self.dpy,
+            window,
+            self._atom(name),
+            0,
+            1 << 20,
+            0,
+            _ANY_PROPERTY_TYPE,
+            ctypes.byref(actual_type),
+            ctypes.byref(actual_format),
+            ctypes.byref(nitems),
+            ctypes.byref(after),
+            ctypes.byref(data),
+        )
         if status != _SUCCESS or not data.value:
             return None
         try:
@@ -178,8 +224,9 @@ class X11Display:
     def _children(self, window: int) -> list[int]:
         root, parent = _Window(), _Window()
         children, count = ctypes.POINTER(_Window)(), ctypes.c_uint()
-        if not self.lib.XQueryTree(self.dpy, window, ctypes.byref(root), ctypes.byref(parent),
-                                   ctypes.byref(children), ctypes.byref(count)):
+        if not self.lib.XQueryTree(
+            self.dpy, window, ctypes.byref(root), ctypes.byref(parent), ctypes.byref(children), ctypes.byref(count)
+        ):
             return []
         try:
             return [children[i] for i in range(count.value)]
@@ -219,8 +266,9 @@ class X11Display:
             return None
         x, y, child = ctypes.c_int(), ctypes.c_int(), _Window()
         before = self._errors
-        ok = self.lib.XTranslateCoordinates(self.dpy, window, self.root, 0, 0,
-                                            ctypes.byref(x), ctypes.byref(y), ctypes.byref(child))
+        ok = self.lib.XTranslateCoordinates(
+            self.dpy, window, self.root, 0, 0, ctypes.byref(x), ctypes.byref(y), ctypes.byref(child)
+        )
         self.lib.XSync(self.dpy, 0)
         if not ok or self._errors != before:
             return None

@@ -79,8 +79,9 @@ class ContextLedger:
         self.used = 0
         self.token_counts: Counter[int] = Counter()
 
-    def new_turn(self, has_query: bool, *, t0: float | None = None, t1: float | None = None,
-                 question: str | None = None) -> Turn:
+    def new_turn(
+        self, has_query: bool, *, t0: float | None = None, t1: float | None = None, question: str | None = None
+    ) -> Turn:
         turn = Turn(index=self.turns_started, has_query=has_query, t0=t0, t1=t1, question=question)
         self.turns_started += 1
         self.turns.append(turn)

@@ -99,11 +99,15 @@ def _ggml() -> ctypes.CDLL:
     if not getattr(lib, "_livecc_devices_bound", False):
         vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
         for name, args, res in (
-            ("ggml_backend_reg_count", [], sz), ("ggml_backend_reg_get", [sz], vp),
+            ("ggml_backend_reg_count", [], sz),
+            ("ggml_backend_reg_get", [sz], vp),
             ("ggml_backend_reg_name", [vp], cp),
-            ("ggml_backend_dev_count", [], sz), ("ggml_backend_dev_get", [sz], vp),
-            ("ggml_backend_dev_name", [vp], cp), ("ggml_backend_dev_description", [vp], cp),
-            ("ggml_backend_dev_type", [vp], ctypes.c_int), ("ggml_backend_dev_backend_reg", [vp], vp),
+            ("ggml_backend_dev_count", [], sz),
+            ("ggml_backend_dev_get", [sz], vp),
+            ("ggml_backend_dev_name", [vp], cp),
+            ("ggml_backend_dev_description", [vp], cp),
+            ("ggml_backend_dev_type", [vp], ctypes.c_int),
+            ("ggml_backend_dev_backend_reg", [vp], vp),
             ("ggml_backend_dev_memory", [vp, ctypes.POINTER(sz), ctypes.POINTER(sz)], None),
         ):
             fn = getattr(lib, name)
@@ -135,8 +139,17 @@ def gpu_devices() -> list[Device]:
         lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
         backend = _text(lib.ggml_backend_reg_name(lib.ggml_backend_dev_backend_reg(dev)))
         name = _text(lib.ggml_backend_dev_name(dev))
-        out.append(Device(name, _text(lib.ggml_backend_dev_description(dev)) or name, backend, kind,
-                          int(free.value), int(total.value), int(dev)))
+        out.append(
+            Device(
+                name,
+                _text(lib.ggml_backend_dev_description(dev)) or name,
+                backend,
+                kind,
+                int(free.value),
+                int(total.value),
+                int(dev),
+            )
+        )
     return out
 
 
@@ -151,12 +164,15 @@ def normalize_setting(text: str | None) -> str:
         return low or AUTO
     if low.isdigit() or (value[:1].isalpha() and value[-1:].isdigit() and value.isalnum()):
         return value
-    raise DeviceSettingError(f"unknown device {text!r}: use auto, cpu, a GPU number (0, 1, ...) or a name such as "
-                             "Vulkan0 (livecc-desk --self-test lists them)")
+    raise DeviceSettingError(
+        f"unknown device {text!r}: use auto, cpu, a GPU number (0, 1, ...) or a name such as "
+        "Vulkan0 (livecc-desk --self-test lists them)"
+    )
 
 
-def choose_device(setting: str | None = AUTO, devices: Sequence[Device] | None = None,
-                  backend_names: Sequence[str] | None = None) -> DeviceChoice:
+def choose_device(
+    setting: str | None = AUTO, devices: Sequence[Device] | None = None, backend_names: Sequence[str] | None = None
+) -> DeviceChoice:
     """Where a model runs for ``setting`` (see ``normalize_setting``), with the reason for the CPU.
 
     ``auto`` takes the first GPU ggml lists (it lists discrete GPUs before
@@ -171,8 +187,9 @@ def choose_device(setting: str | None = AUTO, devices: Sequence[Device] | None =
     gpu_backends = [b for b in names if b.upper() not in ("CPU", "BLAS", "RPC")]
     if not gpu_backends:
         if backend_names is None and _vulkan_library_present():  # built in, but it did not start
-            return DeviceChoice(None, "Vulkan did not start: no Vulkan driver found (install or update the "
-                                      "graphics driver)")
+            return DeviceChoice(
+                None, "Vulkan did not start: no Vulkan driver found (install or update the graphics driver)"
+            )
         return DeviceChoice(None, "this build of llama.cpp has no GPU backend")
     found = gpu_devices() if devices is None else list(devices)
     if not found:
@@ -189,8 +206,11 @@ def _no_gpu_reason(gpu_backends: Sequence[str]) -> str:
     which = "/".join(gpu_backends)
     if "Vulkan" in gpu_backends and not _vulkan_loader_present():
         return f"no Vulkan driver is installed ({which}: install or update the graphics driver)"
-    hint = " (software devices such as llvmpipe are used only when GGML_VK_VISIBLE_DEVICES names them)" \
-        if "Vulkan" in gpu_backends and os.environ.get(ENV_VK_VISIBLE) is None else ""
+    hint = (
+        " (software devices such as llvmpipe are used only when GGML_VK_VISIBLE_DEVICES names them)"
+        if "Vulkan" in gpu_backends and os.environ.get(ENV_VK_VISIBLE) is None
+        else ""
+    )
     return f"no GPU found by {which}: install or update the graphics driver{hint}"
 
 

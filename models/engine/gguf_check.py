@@ -58,7 +58,8 @@ def _open(path: Path, role: str):
     except Exception as exc:  # the reader raises assorted errors on damaged files
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise CorruptModelError(
-            f"{path} is damaged or truncated ({reason}); download or convert the {role} again.") from exc
+            f"{path} is damaged or truncated ({reason}); download or convert the {role} again."
+        ) from exc
     check_tensor_data(reader, path, role)  # inside the file (not truncated), aligned, not overlapping
     return reader
 

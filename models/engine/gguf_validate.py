@@ -83,7 +83,8 @@ _MAX_WIDTH, _MAX_LAYERS, _MAX_FFN, _MAX_PATCH, _MAX_IMAGE = 16384, 256, 1 << 20,
 def _damaged(path: Path, what: str) -> CorruptModelError:
     return CorruptModelError(
         f"{path.name} is damaged or not a Qwen2-VL vision projector ({what}); "
-        "download or convert the mmproj again (the one published with the model).")
+        "download or convert the mmproj again (the one published with the model)."
+    )
 
 
 def check_tensor_data(reader, path: Path, role: str) -> None:
@@ -94,18 +95,21 @@ def check_tensor_data(reader, path: Path, role: str) -> None:
     for t in reader.tensors:
         start, n = int(t.data_offset), int(t.n_bytes)
         if n <= 0 or (start - int(reader.data_offset)) % alignment:
-            raise CorruptModelError(f"{path} is damaged (tensor {t.name!r} has a bad offset or size); "
-                                    f"download or convert the {role} again.")
+            raise CorruptModelError(
+                f"{path} is damaged (tensor {t.name!r} has a bad offset or size); download or convert the {role} again."
+            )
         spans.append((start, start + n, t.name))
     end = max((e for _, e, _ in spans), default=0)
     if end > size:
         raise CorruptModelError(
-            f"{path} is truncated ({size:,} of {end:,} bytes); download or convert the {role} again.")
+            f"{path} is truncated ({size:,} of {end:,} bytes); download or convert the {role} again."
+        )
     spans.sort()
     for (_, end0, name0), (start1, _, name1) in zip(spans, spans[1:]):
         if start1 < end0:
-            raise CorruptModelError(f"{path} is damaged (tensors {name0!r} and {name1!r} overlap); "
-                                    f"download or convert the {role} again.")
+            raise CorruptModelError(
+                f"{path} is damaged (tensors {name0!r} and {name1!r} overlap); download or convert the {role} again."
+            )
 
 
 def field_value(field):
@@ -153,7 +157,8 @@ def check_qwen2vl_mmproj(reader, path: str | os.PathLike, text_n_embd: int = 0) 
     if projector != QWEN2VL_PROJECTOR:
         raise ModelError(
             f"{path.name} is a '{projector or 'unknown'}' vision projector; LiveCC needs the Qwen2-VL one "
-            f"({QWEN2VL_PROJECTOR}). Use the mmproj published with the model.")
+            f"({QWEN2VL_PROJECTOR}). Use the mmproj published with the model."
+        )
 
     e = _int_in(path, "clip.vision.embedding_length", values["clip.vision.embedding_length"], 1, _MAX_WIDTH)
     heads = _int_in(path, "clip.vision.attention.head_count", values["clip.vision.attention.head_count"], 1, e)
@@ -207,8 +212,10 @@ def check_qwen2vl_mmproj(reader, path: str | os.PathLike, text_n_embd: int = 0) 
         if int(t.tensor_type) not in types or actual[0] % GGML_QUANT_SIZES[t.tensor_type][0]:
             raise _damaged(path, f"the tensor {name!r} has type {t.tensor_type.name}, which llama.cpp cannot use there")
     if missing:
-        raise _damaged(path, f"the tensor {missing[0]!r} is missing" +
-                       (f", and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        raise _damaged(
+            path,
+            f"the tensor {missing[0]!r} is missing" + (f", and {len(missing) - 1} more" if len(missing) > 1 else ""),
+        )
     check_tensor_data(reader, path, "mmproj")
     return projector
 
@@ -219,8 +226,10 @@ def _expected_tensors(e: int, ffn: int, n_layers: int, patch: int, proj: int, re
     if ffn == 0:  # legacy files (llama.cpp's old surgery script) leave the FFN length at 0
         up = next((t for t in reader.tensors if t.name == "v.blk.0.ffn_up.weight"), None)
         ffn = int(max(up.shape)) if up is not None and len(up.shape) == 2 else 0
-    swapped = any(t.name == "v.blk.0.ffn_down.weight" and len(t.shape) == 2 and int(t.shape[0]) == e and ffn != e
-                  for t in reader.tensors)
+    swapped = any(
+        t.name == "v.blk.0.ffn_down.weight" and len(t.shape) == 2 and int(t.shape[0]) == e and ffn != e
+        for t in reader.tensors
+    )
     # clip.cpp swaps up and down when ffn_down's rows have the width (legacy exports): accept either
     # orientation, the same for every block.
     up_shape, down_shape = ((ffn, e), (e, ffn)) if swapped else ((e, ffn), (ffn, e))
@@ -240,24 +249,38 @@ def _expected_tensors(e: int, ffn: int, n_layers: int, patch: int, proj: int, re
     }
     for i in range(n_layers):
         b = f"v.blk.{i}."
-        specs.update({
-            b + "ln1.weight": ((e,), vec, False), b + "ln1.bias": ((e,), vec, False),
-            b + "attn_q.weight": ((e, e), mat, False), b + "attn_q.bias": ((e,), vec, False),
-            b + "attn_k.weight": ((e, e), mat, False), b + "attn_k.bias": ((e,), vec, False),
-            b + "attn_v.weight": ((e, e), mat, False), b + "attn_v.bias": ((e,), vec, False),
-            b + "attn_out.weight": ((e, e), mat, False), b + "attn_out.bias": ((e,), vec, False),
-            b + "ln2.weight": ((e,), vec, False), b + "ln2.bias": ((e,), vec, False),
-            b + "ffn_up.weight": (up_shape, mat, False), b + "ffn_up.bias": (up_bias, vec, False),
-            b + "ffn_down.weight": (down_shape, mat, False), b + "ffn_down.bias": (down_bias, vec, False),
-        })
+        specs.update(
+            {
+                b + "ln1.weight": ((e,), vec, False),
+                b + "ln1.bias": ((e,), vec, False),
+                b + "attn_q.weight": ((e, e), mat, False),
+                b + "attn_q.bias": ((e,), vec, False),
+                b + "attn_k.weight": ((e, e), mat, False),
+                b + "attn_k.bias": ((e,), vec, False),
+                b + "attn_v.weight": ((e, e), mat, False),
+                b + "attn_v.bias": ((e,), vec, False),
+                b + "attn_out.weight": ((e, e), mat, False),
+                b + "attn_out.bias": ((e,), vec, False),
+                b + "ln2.weight": ((e,), vec, False),
+                b + "ln2.bias": ((e,), vec, False),
+                b + "ffn_up.weight": (up_shape, mat, False),
+                b + "ffn_up.bias": (up_bias, vec, False),
+                b + "ffn_down.weight": (down_shape, mat, False),
+                b + "ffn_down.bias": (down_bias, vec, False),
+            }
+        )
     return specs
 
 
 #: Text-model keys llama.cpp's qwen2vl loader reads as unsigned counts, with plausible ranges
 #: (Qwen2-VL-72B: width 8192, 80 blocks, 64 heads, FFN 29568, 32k context).
 _TEXT_COUNTS = {
-    "embedding_length": (1, 1 << 16), "block_count": (1, 1024), "attention.head_count": (1, 1024),
-    "attention.head_count_kv": (1, 1024), "feed_forward_length": (1, 1 << 20), "context_length": (1, 1 << 24),
+    "embedding_length": (1, 1 << 16),
+    "block_count": (1, 1024),
+    "attention.head_count": (1, 1024),
+    "attention.head_count_kv": (1, 1024),
+    "feed_forward_length": (1, 1 << 20),
+    "context_length": (1, 1 << 24),
 }
 
 
@@ -304,8 +327,9 @@ def _check_vocabulary(reader, path: Path) -> None:
     if model is not None and bytes(model.parts[-1]) == b"gpt2":
         missing = [b for b in _BYTE_TOKENS if b not in tokens]
         if missing:
-            raise _text_damaged(path, f"the byte token {missing[0].decode('utf-8', 'replace')!r} is missing "
-                                "from the vocabulary")
+            raise _text_damaged(
+                path, f"the byte token {missing[0].decode('utf-8', 'replace')!r} is missing from the vocabulary"
+            )
 
 
 def _byte_level_tokens() -> list[bytes]:

@@ -69,9 +69,15 @@ class LiveCCEngine:
         for status lines and benchmarks; ``reprime_count`` counts them all.
     """
 
-    def __init__(self, model_path: str | os.PathLike, mmproj_path: str | os.PathLike,
-                 options: EngineOptions = EngineOptions(), *, policy: ContextPolicy | None = None,
-                 query: str = DEFAULT_QUERY) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        mmproj_path: str | os.PathLike,
+        options: EngineOptions = EngineOptions(),
+        *,
+        policy: ContextPolicy | None = None,
+        query: str = DEFAULT_QUERY,
+    ) -> None:
         self.options = options
         self.runtime = LlamaMtmdRuntime(model_path, mmproj_path, options.runtime)
         self.policy = policy or options.context.build()
@@ -100,8 +106,11 @@ class LiveCCEngine:
 
     def info(self) -> EngineInfo:
         device = self.device
-        return EngineInfo(self.runtime.pair.name, self.describe_device(),
-                          bool(device.gpu_offload_supported and device.n_layers_offloaded))
+        return EngineInfo(
+            self.runtime.pair.name,
+            self.describe_device(),
+            bool(device.gpu_offload_supported and device.n_layers_offloaded),
+        )
 
     def close(self) -> None:
         self.runtime.close()
@@ -131,12 +140,18 @@ class LiveCCEngine:
         llama_before = self.runtime.llama_seconds
         yield ChunkStarted(chunk.index, chunk.t0, chunk.t1)
         query = self.query if self.query != self._query_sent else None
-        parts = chunk_turn(chunk.t0, chunk.t1, len(chunk.frames), query,
-                           first=not self.ledger.turns_started, marker=self.runtime.marker)
+        parts = chunk_turn(
+            chunk.t0,
+            chunk.t1,
+            len(chunk.frames),
+            query,
+            first=not self.ledger.turns_started,
+            marker=self.runtime.marker,
+        )
         frames = [f.rgb for f in chunk.frames]
-        turn, evicted, prompt_tokens = self._evaluate_turn(parts, frames, has_query=query is not None,
-                                                           reserve=self.options.max_new_tokens,
-                                                           t0=chunk.t0, t1=chunk.t1)
+        turn, evicted, prompt_tokens = self._evaluate_turn(
+            parts, frames, has_query=query is not None, reserve=self.options.max_new_tokens, t0=chunk.t0, t1=chunk.t1
+        )
         self._keep_frames(turn, frames)
         if query is not None:
             self._query_sent = query
@@ -170,8 +185,9 @@ class LiveCCEngine:
         llama_before = self.runtime.llama_seconds
         limit = max_new_tokens or self.options.answer_max_tokens
         parts = question_turn(question.strip(), first=not self.ledger.turns_started)
-        turn, evicted, prompt_tokens = self._evaluate_turn(parts, [], has_query=False, reserve=limit,
-                                                           question=question.strip())
+        turn, evicted, prompt_tokens = self._evaluate_turn(
+            parts, [], has_query=False, reserve=limit, question=question.strip()
+        )
         prefilled = time.perf_counter()
         pieces = []
         for _token, text in self._generate(turn, self._answer_sampler, limit):
@@ -182,8 +198,17 @@ class LiveCCEngine:
         yield AnswerDone(question, "".join(pieces).strip(), stats)
 
     # ---------------------------------------------------------------- internals
-    def _evaluate_turn(self, parts, frames, *, has_query: bool, reserve: int, t0: float | None = None,
-                       t1: float | None = None, question: str | None = None) -> tuple[Turn, int, int]:
+    def _evaluate_turn(
+        self,
+        parts,
+        frames,
+        *,
+        has_query: bool,
+        reserve: int,
+        t0: float | None = None,
+        t1: float | None = None,
+        question: str | None = None,
+    ) -> tuple[Turn, int, int]:
         """Tokenize and evaluate a turn's parts after making room for them.
 
         Returns the turn, the cells evicted to make room, and the tokens
@@ -212,8 +237,14 @@ class LiveCCEngine:
         request = RoomRequest(needed, self.runtime.n_ctx, self.n_past, self.n_ctx_train)
         plan = self.policy.reprime(self.ledger, request)
         if plan is not None:
-            report = rebuild_after_sink(self.runtime, self.ledger, plan, n_past=self.n_past,
-                                        query=self._query_sent or self.query, marker=self.runtime.marker)
+            report = rebuild_after_sink(
+                self.runtime,
+                self.ledger,
+                plan,
+                n_past=self.n_past,
+                query=self._query_sent or self.query,
+                marker=self.runtime.marker,
+            )
             self.n_past = report.n_past_after
             self.reprimes.append(report)
             self.reprime_count += 1

@@ -75,8 +75,10 @@ class DeviceReport:
             return f"CPU — {self.cpu_reason or 'this llama-cpp-python build has no GPU backend'}"
         gpu = f"GPU ({self.backend}): {self.device_name}"
         if self.n_layers_offloaded == 0:
-            return f"{gpu} — 0/{self.n_layers + 1} layers (the CPU runs the model), " \
-                   f"vision on {'GPU' if self.vision_on_gpu else 'CPU'}"
+            return (
+                f"{gpu} — 0/{self.n_layers + 1} layers (the CPU runs the model), "
+                f"vision on {'GPU' if self.vision_on_gpu else 'CPU'}"
+            )
         vision = "vision on GPU" if self.vision_on_gpu else "vision on CPU"
         return f"{gpu} — {self.n_layers_offloaded}/{self.n_layers + 1} layers, {vision}"
 
@@ -131,7 +133,8 @@ def invalid_numbers(what: str) -> InvalidNumbersError:
     return InvalidNumbersError(
         f"The model produced invalid numbers ({what} hold NaN or infinity): the model or mmproj file is "
         "probably damaged; verify it with `livecc-desk models verify MODEL --mmproj MMPROJ --load`, "
-        "or download it again.")
+        "or download it again."
+    )
 
 
 # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line
@@ -163,8 +166,9 @@ def _init_backend() -> None:
 class LlamaMtmdRuntime:
     """A loaded model + mmproj pair with one KV cache."""
 
-    def __init__(self, text_path: str | os.PathLike, mmproj_path: str | os.PathLike,
-                 options: RuntimeOptions = RuntimeOptions()) -> None:
+    def __init__(
+        self, text_path: str | os.PathLike, mmproj_path: str | os.PathLike, options: RuntimeOptions = RuntimeOptions()
+    ) -> None:
         self.pair: ModelPair = check_model_pair(text_path, mmproj_path)
         self.options = options
         self.llama_seconds = 0.0
@@ -208,12 +212,18 @@ class LlamaMtmdRuntime:
                 from models.gpu_layers import auto_gpu_layers, detect_vram
 
                 try:
-                    plan = auto_gpu_layers(self.pair.text_path, self.pair.mmproj_path, opts.n_ctx,
-                                           gpu_supported=True, vram=detect_vram(device=gpu))
+                    plan = auto_gpu_layers(
+                        self.pair.text_path,
+                        self.pair.mmproj_path,
+                        opts.n_ctx,
+                        gpu_supported=True,
+                        vram=detect_vram(device=gpu),
+                    )
                 except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
                     raise CorruptModelError(
                         f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
-                        "download or convert the model again.") from exc
+                        "download or convert the model again."
+                    ) from exc
                 requested, vision_wanted = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu
                 self.gpu_plan = plan.reason
             self.gpu_plan = "; ".join(p for p in (choice.reason, self.gpu_plan) if p)
@@ -497,7 +507,7 @@ class LlamaMtmdRuntime:
         p = llama_cpp.llama_pos()
         for start in range(0, len(tokens), self.options.n_batch):
             llama_cpp.llama_batch_ext_clear(batch)
-            piece = tokens[start:start + self.options.n_batch]
+            piece = tokens[start : start + self.options.n_batch]
             for j, token in enumerate(piece):
                 idx = llama_cpp.llama_batch_ext_add_token(batch, 0, token)
                 p.value = pos + start + j

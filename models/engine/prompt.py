@@ -26,13 +26,13 @@ IM_END = "<|im_end|>"
 class PartKind(str, Enum):
     """What a span of the context holds; the context policy decides by kind."""
 
-    SINK = "sink"          # system prompt and the opening of the first user turn
-    TIME = "time"          # "<|im_end|>\n<|im_start|>user\nTime=a-bs" (opens a chunk turn)
-    VISION = "vision"      # the frames of one chunk
-    QUERY = "query"        # the user's query text
-    HEADER = "header"      # "<|im_end|>\n<|im_start|>assistant\n"
+    SINK = "sink"  # system prompt and the opening of the first user turn
+    TIME = "time"  # "<|im_end|>\n<|im_start|>user\nTime=a-bs" (opens a chunk turn)
+    VISION = "vision"  # the frames of one chunk
+    QUERY = "query"  # the user's query text
+    HEADER = "header"  # "<|im_end|>\n<|im_start|>assistant\n"
     QUESTION = "question"  # a question turn in conversation mode
-    REPLY = "reply"        # generated tokens kept in the cache
+    REPLY = "reply"  # generated tokens kept in the cache
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ def format_span(t0: float, t1: float) -> str:
     return f"Time={t0:.1f}-{t1:.1f}s"
 
 
-def chunk_turn(
-    t0: float, t1: float, n_frames: int, query: str | None, *, first: bool, marker: str
-) -> list[PromptPart]:
+def chunk_turn(t0: float, t1: float, n_frames: int, query: str | None, *, first: bool, marker: str) -> list[PromptPart]:
     """The parts of one streaming turn.
 
     The first turn opens the chat with the system prompt; later turns start with
@@ -69,9 +67,7 @@ def chunk_turn(
         )
         parts.append(PromptPart(PartKind.TIME, format_span(t0, t1)))
     else:
-        parts.append(
-            PromptPart(PartKind.TIME, f"{IM_END}\n{IM_START}user\n{format_span(t0, t1)}")
-        )
+        parts.append(PromptPart(PartKind.TIME, f"{IM_END}\n{IM_START}user\n{format_span(t0, t1)}"))
     parts.append(PromptPart(PartKind.VISION, marker * n_frames, n_frames))
     if query:
         parts.append(PromptPart(PartKind.QUERY, query))
@@ -81,11 +77,7 @@ def chunk_turn(
 
 def question_turn(question: str, *, first: bool) -> list[PromptPart]:
     """A conversation-mode turn: the user's question, then the assistant header."""
-    opening = (
-        f"{IM_START}system\n{SYSTEM_PROMPT}{IM_END}\n{IM_START}user\n"
-        if first
-        else f"{IM_END}\n{IM_START}user\n"
-    )
+    opening = f"{IM_START}system\n{SYSTEM_PROMPT}{IM_END}\n{IM_START}user\n" if first else f"{IM_END}\n{IM_START}user\n"
     return [
         PromptPart(PartKind.SINK if first else PartKind.QUESTION, opening),
         PromptPart(PartKind.QUESTION, question),

@@ -69,8 +69,9 @@ def turn_pieces(turn: Turn, *, first: bool, with_frames: bool, query: str | None
     return pieces
 
 
-def rebuild_after_sink(runtime, ledger: ContextLedger, plan: RePrimePlan, *, n_past: int,
-                       query: str, marker: str) -> RePrimeReport:
+def rebuild_after_sink(
+    runtime, ledger: ContextLedger, plan: RePrimePlan, *, n_past: int, query: str, marker: str
+) -> RePrimeReport:
     """Remove everything after the sink and evaluate ``plan``'s turns again.
 
     Returns the report; ``report.n_past_after`` is the next free position.
@@ -87,8 +88,9 @@ def rebuild_after_sink(runtime, ledger: ContextLedger, plan: RePrimePlan, *, n_p
     for i, turn in enumerate(plan.turns):
         turn.has_query = i == 0  # the rebuilt context states the query once, in its first turn
         ledger.restore(turn)
-        pieces += turn_pieces(turn, first=i == 0, with_frames=turn.index in plan.with_frames,
-                              query=query, marker=marker)
+        pieces += turn_pieces(
+            turn, first=i == 0, with_frames=turn.index in plan.with_frames, query=query, marker=marker
+        )
 
     evaluator = _Evaluator(runtime, ledger, sink.p1)
     run: list[_Piece] = []

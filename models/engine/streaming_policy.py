@@ -121,8 +121,12 @@ class StreamingWindowPolicy(ContextPolicy):
 
     name = "streaming-window"
 
-    def __init__(self, settings: StreamingWindowSettings | None = None, *,
-                 sizing: Callable[[int], StreamingWindowSettings] | None = None) -> None:
+    def __init__(
+        self,
+        settings: StreamingWindowSettings | None = None,
+        *,
+        sizing: Callable[[int], StreamingWindowSettings] | None = None,
+    ) -> None:
         self._given = settings
         self._sizing = sizing or StreamingWindowSettings.for_context
         self._capacity: int | None = None
@@ -162,7 +166,7 @@ class StreamingWindowPolicy(ContextPolicy):
 
         # Vision window: the chunk being evaluated brings one more.
         framed = [(t, sp) for t in ledger.turns for sp in t.vision_spans()]
-        for turn, span in framed[:max(0, len(framed) - (s.vision_chunks - 1))]:
+        for turn, span in framed[: max(0, len(framed) - (s.vision_chunks - 1))]:
             take(turn, span)
         # Text window: whole turns, newest first, while they fit the budget.
         total = 0
@@ -217,7 +221,7 @@ class StreamingWindowPolicy(ContextPolicy):
 
         def framed(turns: list[Turn]) -> list[Turn]:
             chunks = [t for t in turns if t.is_chunk and t.frames]
-            return chunks[len(chunks) - s.reprime_vision_chunks:] if s.reprime_vision_chunks else []
+            return chunks[len(chunks) - s.reprime_vision_chunks :] if s.reprime_vision_chunks else []
 
         def fits(turns: list[Turn]) -> bool:
             n_framed = len(framed(turns))
@@ -276,8 +280,12 @@ class ContextOptions:
         cells = max(1, round(TYPICAL_CHUNK_CELLS * self.frame_pixels / TYPICAL_FRAME_PIXELS))
         auto = StreamingWindowSettings.for_context(n_ctx, chunk_cells=cells)
         vision = self.vision_window_s or auto.vision_chunks
-        return replace(auto, vision_chunks=vision, text_tokens=self.text_window_tokens or auto.text_tokens,
-                       reprime_vision_chunks=min(self.reprime_vision_s, vision))
+        return replace(
+            auto,
+            vision_chunks=vision,
+            text_tokens=self.text_window_tokens or auto.text_tokens,
+            reprime_vision_chunks=min(self.reprime_vision_s, vision),
+        )
 
     def build(self) -> ContextPolicy:
         """A fresh policy object (policies hold per-stream state)."""

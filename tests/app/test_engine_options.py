@@ -46,19 +46,72 @@ def test_automatic_threads_leave_a_spare_core_on_both():
     assert cli_options("--threads", "0") == gui_options(model={"n_threads": 0})
 
 
-@pytest.mark.parametrize("flags, groups", [
-    (["--greedy", "--n-ctx", "4096", "--threads", "3", "--n-gpu-layers", "0", "--max-pixels", str(200 * 28 * 28),
-      "--max-new-tokens", "8", "--context-policy", "evict", "--vision-window", "12", "--text-window", "2000",
-      "--reprime-vision", "2", "--repetition-penalty", "1.2"],
-     {"model": {"n_ctx": 4096, "n_threads": 3, "n_gpu_layers": 0, "max_pixels": 200 * 28 * 28},
-      "commentary": {"greedy": True, "max_new_tokens": 8, "repetition_penalty": 1.2},
-      "context": {"policy": "evict", "vision_window_s": 12, "text_window_tokens": 2000, "reprime_vision_s": 2}}),
-    (["--seed", "7", "--temperature", "0.3", "--talk-more", "0.2", "0.05", "--n-gpu-layers", "-1",
-      "--threads", "1"],
-     {"model": {"n_gpu_layers": -1, "n_threads": 1},
-      "commentary": {"seed": 7, "temperature": 0.3, "talk_more": True, "talk_more_base": 0.2,
-                     "talk_more_step": 0.05}}),
-], ids=["greedy-windows", "seeded-talk-more"])
+@pytest.mark.parametrize(
+    "flags, groups",
+    [
+        (
+            [
+                "--greedy",
+                "--n-ctx",
+                "4096",
+                "--threads",
+                "3",
+                "--n-gpu-layers",
+                "0",
+                "--max-pixels",
+                str(200 * 28 * 28),
+                "--max-new-tokens",
+                "8",
+                "--context-policy",
+                "evict",
+                "--vision-window",
+                "12",
+                "--text-window",
+                "2000",
+                "--reprime-vision",
+                "2",
+                "--repetition-penalty",
+                "1.2",
+            ],
+            {
+                "model": {"n_ctx": 4096, "n_threads": 3, "n_gpu_layers": 0, "max_pixels": 200 * 28 * 28},
+                "commentary": {"greedy": True, "max_new_tokens": 8, "repetition_penalty": 1.2},
+                "context": {
+                    "policy": "evict",
+                    "vision_window_s": 12,
+                    "text_window_tokens": 2000,
+                    "reprime_vision_s": 2,
+                },
+            },
+        ),
+        (
+            [
+                "--seed",
+                "7",
+                "--temperature",
+                "0.3",
+                "--talk-more",
+                "0.2",
+                "0.05",
+                "--n-gpu-layers",
+                "-1",
+                "--threads",
+                "1",
+            ],
+            {
+                "model": {"n_gpu_layers": -1, "n_threads": 1},
+                "commentary": {
+                    "seed": 7,
+                    "temperature": 0.3,
+                    "talk_more": True,
+                    "talk_more_base": 0.2,
+                    "talk_more_step": 0.05,
+                },
+            },
+        ),
+    ],
+    ids=["greedy-windows", "seeded-talk-more"],
+)
 def test_the_same_choices_give_the_same_engine_options(flags, groups):
     cli, gui = cli_options(*flags), gui_options(**groups)
     assert cli == gui

@@ -36,13 +36,18 @@ def test_invalid_json_falls_back_to_defaults_and_keeps_a_backup(tmp_path):
 
 def test_bad_values_fall_back_one_by_one(tmp_path):
     store = SettingsStore(tmp_path)
-    store.path.write_text(json.dumps({
-        "overlay": {"font_size": 9999, "text_color": "red", "lines": 3, "positions": {"x": [1, 2]}},
-        "voice": {"enabled": "yes", "rate": 120},
-        "capture": {"kind": "hologram"},
-        "model": [1, 2],
-        "unknown": 1,
-    }), encoding="utf-8")
+    store.path.write_text(
+        json.dumps(
+            {
+                "overlay": {"font_size": 9999, "text_color": "red", "lines": 3, "positions": {"x": [1, 2]}},
+                "voice": {"enabled": "yes", "rate": 120},
+                "capture": {"kind": "hologram"},
+                "model": [1, 2],
+                "unknown": 1,
+            }
+        ),
+        encoding="utf-8",
+    )
     result = store.load()
     s = result.settings
     assert s.overlay.font_size == 28 and s.overlay.text_color == "#FFFFFF" and s.overlay.lines == 3
@@ -72,8 +77,11 @@ def test_long_stream_settings_reach_the_engine():
     options = engine_options(Settings())
     assert options.context == ContextOptions()  # the streaming window, sized by the context
     assert Settings().model.n_gpu_layers == AUTO_GPU_LAYERS and options.runtime.n_gpu_layers is None
-    s = Settings().replace("context", policy="evict", vision_window_s=12, text_window_tokens=2000,
-                           reprime_vision_s=2).replace("model", max_pixels=200 * 28 * 28, n_gpu_layers=-1)
+    s = (
+        Settings()
+        .replace("context", policy="evict", vision_window_s=12, text_window_tokens=2000, reprime_vision_s=2)
+        .replace("model", max_pixels=200 * 28 * 28, n_gpu_layers=-1)
+    )
     options = engine_options(s)
     assert options.context == ContextOptions("evict", 12, 2000, 2, frame_pixels=200 * 28 * 28)
     assert options.runtime.n_gpu_layers == -1
@@ -89,10 +97,13 @@ def test_a_settings_file_from_before_the_context_group_loads_cleanly(tmp_path):
     assert store.load().warnings == ()
 
 
-@pytest.mark.parametrize("text, why", [
-    ("[" * 100_000 + "]" * 100_000, "cannot be read"),         # nested too deep for the JSON parser
-    ('{"model": {"n_ctx": ' + "9" * 5000 + "}}", "cannot be read"),  # beyond Python's digit limit
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[" * 100_000 + "]" * 100_000, "cannot be read"),  # nested too deep for the JSON parser
+        ('{"model": {"n_ctx": ' + "9" * 5000 + "}}", "cannot be read"),  # beyond Python's digit limit
+    ],
+)
 def test_files_no_parser_can_take_start_on_defaults_with_a_backup(tmp_path, text, why):
     store = SettingsStore(tmp_path)
     store.path.write_text(text, encoding="utf-8")
@@ -103,28 +114,44 @@ def test_files_no_parser_can_take_start_on_defaults_with_a_backup(tmp_path, text
 
 def test_numbers_that_would_crash_the_app_fall_back_to_their_defaults_one_by_one(tmp_path):
     store = SettingsStore(tmp_path)
-    store.path.write_text(json.dumps({
-        "model": {"n_ctx": int("9" * 309), "max_pixels": 200 * 28 * 28},  # a 309-digit integer
-        "commentary": {"temperature": float("nan"), "repetition_penalty": float("inf"), "seed": 7},
-        "overlay": {"positions": {"HDMI-1": [2**31, 0, 800, 120]}, "font_size": 30},
-        "capture": {"region": [0, 0, 10**12, 5]},
-    }), encoding="utf-8")
+    store.path.write_text(
+        json.dumps(
+            {
+                "model": {"n_ctx": int("9" * 309), "max_pixels": 200 * 28 * 28},  # a 309-digit integer
+                "commentary": {"temperature": float("nan"), "repetition_penalty": float("inf"), "seed": 7},
+                "overlay": {"positions": {"HDMI-1": [2**31, 0, 800, 120]}, "font_size": 30},
+                "capture": {"region": [0, 0, 10**12, 5]},
+            }
+        ),
+        encoding="utf-8",
+    )
     result = store.load()
     s = result.settings
     assert (s.model.n_ctx, s.model.max_pixels) == (Settings().model.n_ctx, 200 * 28 * 28)
-    assert (s.commentary.temperature, s.commentary.repetition_penalty, s.commentary.seed) == \
-        (Settings().commentary.temperature, Settings().commentary.repetition_penalty, 7)
+    assert (s.commentary.temperature, s.commentary.repetition_penalty, s.commentary.seed) == (
+        Settings().commentary.temperature,
+        Settings().commentary.repetition_penalty,
+        7,
+    )
     assert s.overlay.positions == {} and s.overlay.font_size == 30 and s.capture.region == Settings().capture.region
     assert len(result.warnings) == 5 and all(len(w) < 300 for w in result.warnings)
     assert result.backup is not None
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--max-pixels", "-1", "must be between"), ("--max-pixels", "1", "must be between"),
-    ("--seed", "-1", "must be between"), ("--temperature", "nan", "finite"), ("--temperature", "-1", "between"),
-    ("--repetition-penalty", "0", "between"), ("--threads", "100000", "between"),
-    ("--max-new-tokens", "-1", "between"), ("--n-ctx", "lots", "whole number"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max-pixels", "-1", "must be between"),
+        ("--max-pixels", "1", "must be between"),
+        ("--seed", "-1", "must be between"),
+        ("--temperature", "nan", "finite"),
+        ("--temperature", "-1", "between"),
+        ("--repetition-penalty", "0", "between"),
+        ("--threads", "100000", "between"),
+        ("--max-new-tokens", "-1", "between"),
+        ("--n-ctx", "lots", "whole number"),
+    ],
+)
 def test_the_cli_checks_numbers_with_the_settings_ranges(flag, value, message, capsys):
     from app.cli.main import build_parser
 

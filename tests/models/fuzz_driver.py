@@ -28,8 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli_args(case: dict) -> list[str]:
-    return ["commentate", case["video"], "--model", case["model"], "--mmproj", case["mmproj"],
-            "--greedy", "--max-new-tokens", "2"]
+    return [
+        "commentate",
+        case["video"],
+        "--model",
+        case["model"],
+        "--mmproj",
+        case["mmproj"],
+        "--greedy",
+        "--max-new-tokens",
+        "2",
+    ]
 
 
 def run_in_process(case: dict) -> dict:
@@ -52,8 +61,15 @@ def run_in_process(case: dict) -> dict:
 def run_child(case: dict, timeout_s: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
-        result = subprocess.run([sys.executable, "-m", "app.cli", *cli_args(case)], capture_output=True,
-                                text=True, errors="replace", timeout=timeout_s, env=env, cwd=ROOT)
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *cli_args(case)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            env=env,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         return {"rc": None, "stderr": stderr, "where": "child", "timeout": True}

@@ -24,9 +24,12 @@ def user_catalog(folder: Path, models: object) -> None:
 
 
 def good_entry(**over) -> dict:
-    entry = {"id": "my-livecc-q4", "repo": "someone/LiveCC-GGUF",
-             "model": {"file": "LiveCC-Q4_K_M.gguf", "size": 123, "sha256": SHA.upper()},
-             "mmproj": {"file": "mmproj/LiveCC-mmproj-f16.gguf"}}
+    entry = {
+        "id": "my-livecc-q4",
+        "repo": "someone/LiveCC-GGUF",
+        "model": {"file": "LiveCC-Q4_K_M.gguf", "size": 123, "sha256": SHA.upper()},
+        "mmproj": {"file": "mmproj/LiveCC-mmproj-f16.gguf"},
+    }
     entry.update(over)
     return entry
 
@@ -61,16 +64,19 @@ def test_user_gguf_entries_are_loaded_and_marked(tmp_path):
     assert catalog.problems == ()
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (good_entry(repo="not a repo"), "owner/name"),
-    (good_entry(id="../escape"), "id"),
-    (good_entry(mmproj=None), "mmproj"),
-    (good_entry(model={"file": "weights.bin"}), ".gguf"),
-    (good_entry(model={"file": "x.gguf", "sha256": "123"}), "64 hexadecimal"),
-    (good_entry(model={"file": "x.gguf", "size": -5}), "positive"),
-    (good_entry(id="livecc-7b-base"), "taken"),
-    ("just a string", "object"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (good_entry(repo="not a repo"), "owner/name"),
+        (good_entry(id="../escape"), "id"),
+        (good_entry(mmproj=None), "mmproj"),
+        (good_entry(model={"file": "weights.bin"}), ".gguf"),
+        (good_entry(model={"file": "x.gguf", "sha256": "123"}), "64 hexadecimal"),
+        (good_entry(model={"file": "x.gguf", "size": -5}), "positive"),
+        (good_entry(id="livecc-7b-base"), "taken"),
+        ("just a string", "object"),
+    ],
+)
 def test_bad_user_entries_are_reported_and_skipped(tmp_path, bad, reason):
     user_catalog(tmp_path, [bad, good_entry(id="fine")])
     catalog = load_catalog(tmp_path)
@@ -162,8 +168,11 @@ def test_checkpoints_and_partial_downloads_are_listed(tmp_path):
     (source / "config.json").write_text("{}")
     (source / "model-00001-of-00002.safetensors.part").write_bytes(b"x" * 10)
     (checkpoint,) = store.checkpoints()
-    assert (checkpoint.repo_id, checkpoint.size_bytes, checkpoint.partial_bytes) == \
-        ("chenjoya/LiveCC-7B-Instruct", 2, 10)
+    assert (checkpoint.repo_id, checkpoint.size_bytes, checkpoint.partial_bytes) == (
+        "chenjoya/LiveCC-7B-Instruct",
+        2,
+        10,
+    )
     assert store.partial_downloads() == [source / "model-00001-of-00002.safetensors.part"]
     assert store.remove("chenjoya/LiveCC-7B-Instruct") == [source]
     assert store.checkpoints() == []

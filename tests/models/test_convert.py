@@ -55,8 +55,9 @@ def run_one_chunk(text: Path, mmproj: Path) -> str:
     """Feed a 6-frame opening chunk through the real engine; return its commentary."""
     rng = np.random.default_rng(3)
     frames = tuple(Frame(i * 0.5, rng.integers(0, 256, (112, 140, 3), dtype=np.uint8)) for i in range(6))
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=2048, n_threads=2),
-                         sampling=SamplingOptions(greedy=True), max_new_tokens=4)
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=2048, n_threads=2), sampling=SamplingOptions(greedy=True), max_new_tokens=4
+    )
     with LiveCCEngine(text, mmproj, opts) as engine:
         done = engine.process(VideoChunk(0, frames, 0.0, 3.0))
     assert done.stats.generated_tokens >= 1
@@ -92,7 +93,7 @@ def test_tokenizer_metadata_is_carried_over(checkpoint, tmp_path):
     assert field(result.text_path, "tokenizer.ggml.add_bos_token") is False
     types = field(result.text_path, "tokenizer.ggml.token_type")
     assert types[tokens.index("<|video_pad|>")] == gguf.TokenType.CONTROL
-    assert list(tokens[:len(vocab)]) == list(vocab.tokens)
+    assert list(tokens[: len(vocab)]) == list(vocab.tokens)
     assert field(result.text_path, "qwen2vl.rope.dimension_sections") == [2, 3, 3, 0]
 
 
@@ -146,17 +147,28 @@ def damaged(tmp_path: Path, checkpoint: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: (d / "config.json").write_text(json.dumps({**tiny_config_json(), "model_type": "llama",
-                                                           "architectures": ["LlamaForCausalLM"]})), "not Qwen2-VL"),
-    (lambda d: (d / "config.json").write_text(json.dumps({**tiny_config_json(), "model_type": "qwen2_5_vl",
-                                                           "architectures": ["X"]})), "Qwen2.5-VL"),
-    (lambda d: (d / "model-00002-of-00003.safetensors").unlink(), "shards are missing"),
-    (lambda d: (d / "tokenizer.json").unlink(), "tokenizer.json is missing"),
-    (lambda d: (d / "config.json").unlink(), "config.json is missing"),
-    (lambda d: (d / "config.json").write_text("{broken"), "cannot be read"),
-    (lambda d: (d / "model.safetensors.index.json").unlink(), "No model.safetensors"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: (d / "config.json").write_text(
+                json.dumps({**tiny_config_json(), "model_type": "llama", "architectures": ["LlamaForCausalLM"]})
+            ),
+            "not Qwen2-VL",
+        ),
+        (
+            lambda d: (d / "config.json").write_text(
+                json.dumps({**tiny_config_json(), "model_type": "qwen2_5_vl", "architectures": ["X"]})
+            ),
+            "Qwen2.5-VL",
+        ),
+        (lambda d: (d / "model-00002-of-00003.safetensors").unlink(), "shards are missing"),
+        (lambda d: (d / "tokenizer.json").unlink(), "tokenizer.json is missing"),
+        (lambda d: (d / "config.json").unlink(), "config.json is missing"),
+        (lambda d: (d / "config.json").write_text("{broken"), "cannot be read"),
+        (lambda d: (d / "model.safetensors.index.json").unlink(), "No model.safetensors"),
+    ],
+)
 def test_bad_checkpoints_give_clear_errors_and_no_files(checkpoint, tmp_path, change, message):
     folder = damaged(tmp_path, checkpoint)
     change(folder)
@@ -240,11 +252,17 @@ def test_bf16_is_widened_exactly(tmp_path):
 
 def test_memory_stays_bounded_by_one_tensor(tmp_path):
     """Converting a checkpoint 60x its largest tensor allocates about one tensor's worth, not the model."""
-    text = Qwen2VLTextConfig(vocab_size=960, hidden_size=256, n_layers=24, n_heads=4, n_kv_heads=2, ffn=1024,
-                             mrope_sections=(8, 12, 12))
+    text = Qwen2VLTextConfig(
+        vocab_size=960, hidden_size=256, n_layers=24, n_heads=4, n_kv_heads=2, ffn=1024, mrope_sections=(8, 12, 12)
+    )
     _t, vision, _v = tiny_configs()
-    config = {**tiny_config_json(), "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 24,
-              "rope_scaling": {"type": "mrope", "mrope_section": [8, 12, 12]}}
+    config = {
+        **tiny_config_json(),
+        "hidden_size": 256,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 24,
+        "rope_scaling": {"type": "mrope", "mrope_section": [8, 12, 12]},
+    }
     config["vision_config"] = {**config["vision_config"], "hidden_size": 256}
     vision = type(vision)(depth=2, embed_dim=64, n_heads=4, ffn=256, out_hidden=256)
     items = list(random_tensors(text.hf_shapes(), 0)) + list(random_tensors(vision.hf_shapes(), 1))

@@ -161,8 +161,12 @@ def test_catalog_hash_is_checked_before_downloading(hub, tmp_path):
     with pytest.raises(HashMismatchError, match="repository changed"):
         download_files([wrong_size])
     assert hub.gets("big.gguf") == []
-    right = FileRequest(REPO, "big.gguf", tmp_path / "big.gguf",
-                        expected=RemoteFile("big.gguf", len(BIG), hashlib.sha256(BIG).hexdigest()))
+    right = FileRequest(
+        REPO,
+        "big.gguf",
+        tmp_path / "big.gguf",
+        expected=RemoteFile("big.gguf", len(BIG), hashlib.sha256(BIG).hexdigest()),
+    )
     assert download_files([right])[0].read_bytes() == BIG
 
 
@@ -231,9 +235,16 @@ def test_a_full_disk_mid_download_keeps_the_part(hub, tmp_path, monkeypatch):
         def __exit__(self, *exc):
             self.fh.close()
 
-    monkeypatch.setattr(download, "open", lambda p, mode="r", *a, **k: Full(real_open(p, mode, *a, **k))
-                        if "b" in mode and "a" in mode or mode == "wb" else real_open(p, mode, *a, **k),
-                        raising=False)
+    monkeypatch.setattr(
+        download,
+        "open",
+        lambda p, mode="r", *a, **k: (
+            Full(real_open(p, mode, *a, **k))
+            if "b" in mode and "a" in mode or mode == "wb"
+            else real_open(p, mode, *a, **k)
+        ),
+        raising=False,
+    )
     with pytest.raises(NotEnoughDiskError, match="resumes"):
         download_files(requests_for(tmp_path, "big.gguf"))
     assert (tmp_path / "dl" / "big.gguf.part").stat().st_size > 0
@@ -275,8 +286,15 @@ def test_a_user_gguf_entry_installs_with_a_manifest(tiny_model, tmp_path, monkey
     files = {"q/tiny.gguf": tiny_model.text_path.read_bytes(), "tiny-mmproj.gguf": tiny_model.mmproj_path.read_bytes()}
     with HubServer({"me/tiny-gguf": files}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        entry = CatalogEntry("tiny-gguf", "Tiny", "me/tiny-gguf", "gguf", "user-configured",
-                             model_file=RemoteFile("q/tiny.gguf"), mmproj_file=RemoteFile("tiny-mmproj.gguf"))
+        entry = CatalogEntry(
+            "tiny-gguf",
+            "Tiny",
+            "me/tiny-gguf",
+            "gguf",
+            "user-configured",
+            model_file=RemoteFile("q/tiny.gguf"),
+            mmproj_file=RemoteFile("tiny-mmproj.gguf"),
+        )
         store = ModelStore(tmp_path / "models")
         model = install(entry, store)
     assert (model.name, model.text_path.name, model.quant) == ("tiny-gguf", "tiny.gguf", "F32")
@@ -300,16 +318,14 @@ def test_a_livecc_checkpoint_downloads_converts_and_quantizes(tmp_path, monkeypa
         assert (model.name, model.quant) == ("livecc-7b-instruct", "Q8_0")
         assert model.text_path.name == "LiveCC-7B-Instruct-Q8_0.gguf"
         assert {"download", "convert", "quantize", "hash"} <= {p.stage for p in seen}
-        assert store.read_manifest(model.text_path.parent).source == \
-            "chenjoya/LiveCC-7B-Instruct@main (converted)"
+        assert store.read_manifest(model.text_path.parent).source == "chenjoya/LiveCC-7B-Instruct@main (converted)"
         (checkpoint,) = store.checkpoints()
         assert checkpoint.repo_id == "chenjoya/LiveCC-7B-Instruct"
         before = len(server.state.requests)
         assert install(entry, store, InstallOptions(quant="Q8_0")) == model  # nothing to do
         assert len(server.state.requests) == before
         model2 = install(entry, store, InstallOptions(quant="Q4_K_M", keep_checkpoint=False))
-        assert sorted(m.name for m in store.installed()) == \
-            ["livecc-7b-instruct:Q4_K_M", "livecc-7b-instruct:Q8_0"]
+        assert sorted(m.name for m in store.installed()) == ["livecc-7b-instruct:Q4_K_M", "livecc-7b-instruct:Q8_0"]
         assert model2.mmproj_path == model.mmproj_path and store.checkpoints() == []
         assert {r.method for r in server.state.requests[before:]} == {"HEAD"}  # shards were already here
 

@@ -19,7 +19,14 @@ def test_a_checkpoint_plan_counts_the_download_and_the_conversion(tmp_path):
 
 
 def test_a_gguf_plan_with_unknown_sizes_says_so_and_does_not_block(tmp_path):
-    entry = CatalogEntry("mine", "Mine", "me/mine", "gguf", "user-configured",
-                         model_file=RemoteFile("m.gguf"), mmproj_file=RemoteFile("p.gguf"))
+    entry = CatalogEntry(
+        "mine",
+        "Mine",
+        "me/mine",
+        "gguf",
+        "user-configured",
+        model_file=RemoteFile("m.gguf"),
+        mmproj_file=RemoteFile("p.gguf"),
+    )
     plan = plan_download(entry, ModelStore(tmp_path), None)
     assert plan.download_bytes is None and plan.download_s == () and plan.quant is None and plan.enough_space

@@ -53,8 +53,12 @@ def gguf_regions(path: Path) -> dict[str, tuple[int, int]]:
     """Byte ranges of a GGUF: fixed header, key/value metadata, tensor index, tensor data."""
     reader = gguf.GGUFReader(path)
     index = min(int(t.field.offset) for t in reader.tensors)
-    return {"header": (0, 24), "metadata": (24, index), "tensor-index": (index, int(reader.data_offset)),
-            "tensor-data": (int(reader.data_offset), path.stat().st_size)}
+    return {
+        "header": (0, 24),
+        "metadata": (24, index),
+        "tensor-index": (index, int(reader.data_offset)),
+        "tensor-data": (int(reader.data_offset), path.stat().st_size),
+    }
 
 
 def video_regions(path: Path) -> dict[str, tuple[int, int]]:
@@ -87,7 +91,7 @@ def damage(src: Path, dst: Path, case: Case) -> None:
     if case.op == "flip":
         data[case.offset] ^= case.xor
     else:
-        del data[case.offset:]
+        del data[case.offset :]
     dst.write_bytes(bytes(data))
 
 
@@ -123,8 +127,14 @@ def run_batches(batches: list[list[dict]], folder: Path) -> dict[str, dict]:
         cases_path.write_text(json.dumps(batch))
         timeout = 120 + 60 * len(batch)
         try:
-            done = subprocess.run([sys.executable, str(DRIVER), str(cases_path), str(results_path)],
-                                  capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+            done = subprocess.run(
+                [sys.executable, str(DRIVER), str(cases_path), str(results_path)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                cwd=ROOT,
+            )
             driver_rc, driver_err = done.returncode, done.stderr
         except subprocess.TimeoutExpired:
             driver_rc, driver_err = None, "driver timed out"
@@ -133,9 +143,15 @@ def run_batches(batches: list[list[dict]], folder: Path) -> dict[str, dict]:
         finished = {r["id"] for r in results}
         for case in batch:  # the driver died in this case (or before it)
             if case["id"] not in finished:
-                results.append({"id": case["id"], "rc": driver_rc if driver_rc is not None and driver_rc < 0 else 1,
-                                "stderr": f"Traceback? fuzz driver ended (exit {driver_rc}): {driver_err[-2000:]}",
-                                "timeout": driver_rc is None, "where": "driver"})
+                results.append(
+                    {
+                        "id": case["id"],
+                        "rc": driver_rc if driver_rc is not None and driver_rc < 0 else 1,
+                        "stderr": f"Traceback? fuzz driver ended (exit {driver_rc}): {driver_err[-2000:]}",
+                        "timeout": driver_rc is None,
+                        "where": "driver",
+                    }
+                )
                 break
         return results
 
@@ -147,8 +163,11 @@ def run_batches(batches: list[list[dict]], folder: Path) -> dict[str, dict]:
 
 
 def test_damaged_model_files_and_videos_fail_cleanly(fuzz_inputs, tmp_path):
-    regions = {"text": gguf_regions(fuzz_inputs["text"]), "mmproj": gguf_regions(fuzz_inputs["mmproj"]),
-               "video": video_regions(fuzz_inputs["video"])}
+    regions = {
+        "text": gguf_regions(fuzz_inputs["text"]),
+        "mmproj": gguf_regions(fuzz_inputs["mmproj"]),
+        "video": video_regions(fuzz_inputs["video"]),
+    }
     cases = make_cases(regions, SEED, N_CASES)
     only = os.environ.get("LIVECC_FUZZ_ONLY")
     if only:
@@ -161,10 +180,17 @@ def test_damaged_model_files_and_videos_fail_cleanly(fuzz_inputs, tmp_path):
         damaged = folder / Path(paths[case.target]).name
         damage(Path(paths[case.target]), damaged, case)
         paths[case.target] = damaged
-        jobs.append({"id": case.id, "model": str(paths["text"]), "mmproj": str(paths["mmproj"]),
-                     "video": str(paths["video"]), "damaged": case.target})
+        jobs.append(
+            {
+                "id": case.id,
+                "model": str(paths["text"]),
+                "mmproj": str(paths["mmproj"]),
+                "video": str(paths["video"]),
+                "damaged": case.target,
+            }
+        )
     # Interleave kinds so both workers get a mix of slow (llama.cpp, video) and fast cases.
-    batches = [jobs[i:i + BATCH] for i in range(0, len(jobs), BATCH)]
+    batches = [jobs[i : i + BATCH] for i in range(0, len(jobs), BATCH)]
     results = run_batches(batches, tmp_path)
 
     by_case = {c.id: c for c in cases}
@@ -176,14 +202,27 @@ def test_damaged_model_files_and_videos_fail_cleanly(fuzz_inputs, tmp_path):
         counts.setdefault(case.kind, Counter())[kind] += 1
         if kind not in ("success", "clean error"):
             tail = " | ".join(result["stderr"].strip().splitlines()[-3:])[-400:]
-            failures.append(f"{kind}: {case.id} ({case.op} {case.target} {case.region} at offset {case.offset}"
-                            f"{f' xor 0x{case.xor:02x}' if case.op == 'flip' else ''}, rc {result['rc']}): {tail}")
-    summary = "; ".join(f"{kind}: {sum(c.values())} cases, " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
-                        for kind, c in sorted(counts.items()))
+            failures.append(
+                f"{kind}: {case.id} ({case.op} {case.target} {case.region} at offset {case.offset}"
+                f"{f' xor 0x{case.xor:02x}' if case.op == 'flip' else ''}, rc {result['rc']}): {tail}"
+            )
+    summary = "; ".join(
+        f"{kind}: {sum(c.values())} cases, " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+        for kind, c in sorted(counts.items())
+    )
     print(f"\nfuzz (seed {SEED}): {summary}")
     report = tmp_path / "fuzz-report.json"
-    report.write_text(json.dumps({"seed": SEED, "counts": {k: dict(v) for k, v in counts.items()},
-                                  "failures": failures, "cases": [asdict(c) for c in cases]}, indent=1))
+    report.write_text(
+        json.dumps(
+            {
+                "seed": SEED,
+                "counts": {k: dict(v) for k, v in counts.items()},
+                "failures": failures,
+                "cases": [asdict(c) for c in cases],
+            },
+            indent=1,
+        )
+    )
     assert len(results) == len(cases), f"{len(cases) - len(results)} cases never ran"
     assert not failures, f"{len(failures)} of {len(cases)} cases failed ({summary}):\n" + "\n".join(failures)
     if not only:

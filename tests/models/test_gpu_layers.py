@@ -25,8 +25,14 @@ from models.gpu_layers import (
 
 GIB = 1 << 30
 # Roughly Qwen2-VL-7B Q4_K_M at an 8k context: 28 layers of ~150 MB, KV 14 MB per layer.
-SEVEN_B = MemoryEstimate(layer_bytes=(150 * MIB,) * 28, kv_bytes_per_layer=14 * MIB, output_bytes=430 * MIB,
-                         input_bytes=300 * MIB, compute_bytes=500 * MIB, vision_bytes=1400 * MIB)
+SEVEN_B = MemoryEstimate(
+    layer_bytes=(150 * MIB,) * 28,
+    kv_bytes_per_layer=14 * MIB,
+    output_bytes=430 * MIB,
+    input_bytes=300 * MIB,
+    compute_bytes=500 * MIB,
+    vision_bytes=1400 * MIB,
+)
 
 
 def test_estimate_from_the_tiny_models_headers(tiny_model):
@@ -49,8 +55,9 @@ def test_layout_reads_every_tensor_size(tiny_model):
     assert layout.n_vocab == len(reader.fields["tokenizer.ggml.tokens"].data)
 
 
-@pytest.mark.parametrize("free_gib, expected_layers, fits", [(80, -1, True), (24, -1, True), (4, 10, False),
-                                                              (1, 0, False)])
+@pytest.mark.parametrize(
+    "free_gib, expected_layers, fits", [(80, -1, True), (24, -1, True), (4, 10, False), (1, 0, False)]
+)
 def test_layers_are_chosen_for_the_free_memory(free_gib, expected_layers, fits):
     plan = plan_gpu_layers(SEVEN_B, VramInfo(free_gib * GIB, free_gib * GIB, "test"), gpu_supported=True)
     assert (plan.n_gpu_layers, plan.fits_fully, plan.n_layers) == (expected_layers, fits, 28)
@@ -108,7 +115,8 @@ def test_a_failing_nvidia_smi_means_unknown(tmp_path):
 def test_auto_plan_for_a_real_pair(tiny_model):
     cpu = auto_gpu_layers(tiny_model.text_path, tiny_model.mmproj_path, 2048, gpu_supported=False)
     assert cpu.n_gpu_layers == 0
-    gpu = auto_gpu_layers(tiny_model.text_path, tiny_model.mmproj_path, 2048, gpu_supported=True,
-                          vram=VramInfo(8 * GIB, 8 * GIB, "test"))
+    gpu = auto_gpu_layers(
+        tiny_model.text_path, tiny_model.mmproj_path, 2048, gpu_supported=True, vram=VramInfo(8 * GIB, 8 * GIB, "test")
+    )
     assert (gpu.n_gpu_layers, gpu.fits_fully, gpu.vision_on_gpu) == (-1, True, True)
     assert auto_gpu_layers(tiny_model.text_path, None, 2048, requested=1).n_gpu_layers == 1

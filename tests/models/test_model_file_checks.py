@@ -66,9 +66,27 @@ def clip(tmp_path_factory):
 
 def commentate(video: Path, text: Path, mmproj: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "app.cli", "commentate", str(video), "--model", str(text),
-                           "--mmproj", str(mmproj), "--greedy", "--max-new-tokens", "2"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "commentate",
+            str(video),
+            "--model",
+            str(text),
+            "--mmproj",
+            str(mmproj),
+            "--greedy",
+            "--max-new-tokens",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:
@@ -90,26 +108,31 @@ def test_a_renamed_vision_tensor_is_refused_before_llama_cpp(tiny_model, clip, t
     assert "v.blk.1.attn_q.weight" in line and "mmproj" in line
 
 
-@pytest.mark.parametrize("damage, message", [
-    # clip.cpp asserts on the value type of the keys it reads: an abort, not an error
-    (lambda p: set_key_type(p, "clip.vision.block_count", int(gguf.GGUFValueType.INT32)), "block_count"),
-    (lambda p: set_key_type(p, "clip.vision.attention.layer_norm_epsilon", int(gguf.GGUFValueType.UINT32)),
-     "layer_norm_epsilon"),
-    # a block count the tensors do not have
-    (lambda p: _set_u32(p, "clip.vision.block_count", 3), "v.blk.2"),
-    # a width that does not split into rotary sections of heads
-    (lambda p: _set_u32(p, "clip.vision.attention.head_count", 3), "heads"),
-    # a shape that does not follow from the metadata
-    (lambda p: _set_dim(p, "v.blk.0.attn_k.weight", 1, 32), "v.blk.0.attn_k.weight"),
-    # an extra tensor clip.cpp would pick up (a patch bias makes the Qwen2-VL graph assert)
-    (lambda p: replace_bytes(p, b"v.post_ln.bias", b"v.patch_embd.b"), "unexpected tensor"),
-    # a tensor type llama.cpp cannot use for a norm
-    (lambda p: _set_type(p, "v.blk.0.ln1.weight", int(gguf.GGMLQuantizationType.F16)), "ln1.weight"),
-    # a tensor type that does not exist
-    (lambda p: _set_type(p, "v.blk.0.ln1.weight", 99), "damaged"),
-    # a tensor whose data lies in another's
-    (lambda p: _set_offset(p, "v.blk.0.ln1.bias", "v.blk.0.ln1.weight"), "overlap"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        # clip.cpp asserts on the value type of the keys it reads: an abort, not an error
+        (lambda p: set_key_type(p, "clip.vision.block_count", int(gguf.GGUFValueType.INT32)), "block_count"),
+        (
+            lambda p: set_key_type(p, "clip.vision.attention.layer_norm_epsilon", int(gguf.GGUFValueType.UINT32)),
+            "layer_norm_epsilon",
+        ),
+        # a block count the tensors do not have
+        (lambda p: _set_u32(p, "clip.vision.block_count", 3), "v.blk.2"),
+        # a width that does not split into rotary sections of heads
+        (lambda p: _set_u32(p, "clip.vision.attention.head_count", 3), "heads"),
+        # a shape that does not follow from the metadata
+        (lambda p: _set_dim(p, "v.blk.0.attn_k.weight", 1, 32), "v.blk.0.attn_k.weight"),
+        # an extra tensor clip.cpp would pick up (a patch bias makes the Qwen2-VL graph assert)
+        (lambda p: replace_bytes(p, b"v.post_ln.bias", b"v.patch_embd.b"), "unexpected tensor"),
+        # a tensor type llama.cpp cannot use for a norm
+        (lambda p: _set_type(p, "v.blk.0.ln1.weight", int(gguf.GGMLQuantizationType.F16)), "ln1.weight"),
+        # a tensor type that does not exist
+        (lambda p: _set_type(p, "v.blk.0.ln1.weight", 99), "damaged"),
+        # a tensor whose data lies in another's
+        (lambda p: _set_offset(p, "v.blk.0.ln1.bias", "v.blk.0.ln1.weight"), "overlap"),
+    ],
+)
 def test_a_damaged_mmproj_header_is_one_clear_error(tiny_model, tmp_path, damage, message):
     text, mmproj = copy_pair(tiny_model, tmp_path)
     damage(mmproj)
@@ -194,7 +217,7 @@ def test_a_duplicated_vocabulary_entry_is_refused(tiny_model, tmp_path):
     a, b = next((x, y) for x, y in zip(words, words[1:]) if len(x) == len(y) > 3 and x != y)
     data = bytearray(text.read_bytes())
     at = data.index(len(b).to_bytes(8, "little") + b, data.index(len(a).to_bytes(8, "little") + a) + 1)
-    data[at + 8:at + 8 + len(b)] = a
+    data[at + 8 : at + 8 + len(b)] = a
     text.write_bytes(bytes(data))
     with pytest.raises(CorruptModelError, match="vocabulary"):
         check_model_pair(text, mmproj)
@@ -230,18 +253,21 @@ def test_the_sampler_never_indexes_an_empty_choice():
 
 
 # ------------------------------------------------------------------ the converter
-@pytest.mark.parametrize("where, key, value", [
-    ("", "num_hidden_layers", 10 ** 12),  # the drill's 85 MB/s memory growth
-    ("", "hidden_size", 10 ** 9),
-    ("", "vocab_size", 10 ** 12),
-    ("", "intermediate_size", -1),
-    ("", "num_attention_heads", 2.5),
-    ("", "num_key_value_heads", "2"),
-    ("", "num_hidden_layers", True),
-    ("vision_config", "depth", 10 ** 12),
-    ("vision_config", "embed_dim", 0),
-    ("vision_config", "mlp_ratio", 1e30),
-])
+@pytest.mark.parametrize(
+    "where, key, value",
+    [
+        ("", "num_hidden_layers", 10**12),  # the drill's 85 MB/s memory growth
+        ("", "hidden_size", 10**9),
+        ("", "vocab_size", 10**12),
+        ("", "intermediate_size", -1),
+        ("", "num_attention_heads", 2.5),
+        ("", "num_key_value_heads", "2"),
+        ("", "num_hidden_layers", True),
+        ("vision_config", "depth", 10**12),
+        ("vision_config", "embed_dim", 0),
+        ("vision_config", "mlp_ratio", 1e30),
+    ],
+)
 def test_absurd_config_shapes_are_refused_before_any_allocation(tmp_path, where, key, value):
     config = tiny_config_json()
     (config[where] if where else config)[key] = value
@@ -253,7 +279,7 @@ def test_absurd_config_shapes_are_refused_before_any_allocation(tmp_path, where,
 
 def test_a_nested_text_config_is_checked_too(tmp_path):
     config = tiny_config_json()
-    config["text_config"] = {"num_hidden_layers": 10 ** 12}
+    config["text_config"] = {"num_hidden_layers": 10**12}
     folder = write_tiny_checkpoint(tmp_path / "ckpt", config=config)
     with pytest.raises(ConversionError, match="num_hidden_layers"):
         convert_checkpoint(folder, tmp_path / "out")

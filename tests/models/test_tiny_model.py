@@ -55,7 +55,7 @@ def frame_pair(kind: str) -> list[np.ndarray]:
     for i in range(2):
         if kind == "box":
             img = np.full((H, W, 3), 40, np.uint8)
-            img[150:250, 100 + 30 * i:220 + 30 * i] = (255, 200, 0)
+            img[150:250, 100 + 30 * i : 220 + 30 * i] = (255, 200, 0)
         else:
             img = np.full((H, W, 3), (20 + 60 * i, 90, 200), np.uint8)
         frames.append(img)
@@ -90,8 +90,13 @@ def chunk_summary(chunks: int) -> list[tuple[int, int, int]]:
     out = []
     for i in range(mtmd.mtmd_input_chunks_size(chunks)):
         c = mtmd.mtmd_input_chunks_get(chunks, i)
-        out.append((mtmd.mtmd_input_chunk_get_type(c), mtmd.mtmd_input_chunk_get_n_tokens(c),
-                    mtmd.mtmd_input_chunk_get_n_pos(c)))
+        out.append(
+            (
+                mtmd.mtmd_input_chunk_get_type(c),
+                mtmd.mtmd_input_chunk_get_n_tokens(c),
+                mtmd.mtmd_input_chunk_get_n_pos(c),
+            )
+        )
     return out
 
 
@@ -159,8 +164,16 @@ def test_ellipsis_is_one_token(tiny_model: TinyModel) -> None:
 def test_special_tokens_are_single_control_tokens(tiny_model: TinyModel) -> None:
     with loaded(tiny_model) as (model, _ctx, _mctx):
         vocab = llama_cpp.llama_model_get_vocab(model)
-        for text in ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
-                     "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"):
+        for text in (
+            "<|endoftext|>",
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|vision_start|>",
+            "<|vision_end|>",
+            "<|vision_pad|>",
+            "<|image_pad|>",
+            "<|video_pad|>",
+        ):
             ids = tokenize(model, text, parse_special=True)
             assert len(ids) == 1, text
             assert llama_cpp.llama_vocab_is_control(vocab, ids[0]), text
@@ -201,7 +214,8 @@ def test_cache_reuses_matching_files_and_rebuilds_others(tmp_path: Path) -> None
     make_tiny_model(tmp_path, seed=3)  # another seed replaces the pair
     assert first.text_path.read_bytes() != original
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [first.text_path.name, first.mmproj_path.name, "tiny-qwen2vl.stamp.json"])
+        [first.text_path.name, first.mmproj_path.name, "tiny-qwen2vl.stamp.json"]
+    )
 
 
 def test_f16_output_keeps_1d_tensors_f32_and_loads(tmp_path: Path) -> None:
@@ -227,13 +241,28 @@ def test_missing_tensor_fails_and_leaves_no_file(tmp_path: Path) -> None:
 
 def test_configs_from_hf_qwen2vl_7b_config() -> None:
     config = {
-        "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28,
-        "num_hidden_layers": 28, "num_key_value_heads": 4, "rms_norm_eps": 1e-6,
-        "rope_theta": 1000000.0, "max_position_embeddings": 32768, "vocab_size": 152064,
-        "tie_word_embeddings": False, "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-        "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16,
-                          "in_chans": 3, "hidden_size": 3584, "patch_size": 14,
-                          "spatial_merge_size": 2, "temporal_patch_size": 2},
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_attention_heads": 28,
+        "num_hidden_layers": 28,
+        "num_key_value_heads": 4,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "max_position_embeddings": 32768,
+        "vocab_size": 152064,
+        "tie_word_embeddings": False,
+        "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        "vision_config": {
+            "depth": 32,
+            "embed_dim": 1280,
+            "mlp_ratio": 4,
+            "num_heads": 16,
+            "in_chans": 3,
+            "hidden_size": 3584,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
     }
     text = Qwen2VLTextConfig.from_hf_config(config)
     assert (text.head_dim, text.ffn, text.n_kv_heads, text.mrope_sections) == (128, 18944, 4, (16, 24, 24))
@@ -246,15 +275,27 @@ def test_vocab_round_trips_through_hf_tokenizer_files(tmp_path: Path) -> None:
     built = build_word_vocab()
     n_normal = len(built) - len(QWEN2VL_SPECIAL_TOKENS)
     tokenizer = {
-        "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(built.tokens[:n_normal])},
-                  "merges": [m.split(" ") for m in built.merges]},
-        "added_tokens": [{"id": n_normal + i, "content": t, "special": True}
-                         for i, t in enumerate(QWEN2VL_SPECIAL_TOKENS)],
+        "model": {
+            "type": "BPE",
+            "vocab": {t: i for i, t in enumerate(built.tokens[:n_normal])},
+            "merges": [m.split(" ") for m in built.merges],
+        },
+        "added_tokens": [
+            {"id": n_normal + i, "content": t, "special": True} for i, t in enumerate(QWEN2VL_SPECIAL_TOKENS)
+        ],
     }
     (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None,
-         "chat_template": built.chat_template}), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "bos_token": None,
+                "chat_template": built.chat_template,
+            }
+        ),
+        encoding="utf-8",
+    )
     model_config = {"bos_token_id": built.bos_id, "vocab_size": len(built) + 10}
 
     read = Vocab.from_hf_tokenizer_json(tmp_path / "tokenizer.json", model_config=model_config)

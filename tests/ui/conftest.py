@@ -24,16 +24,19 @@ from app.sources.synthetic import write_test_video
 def clips(tmp_path_factory):
     """Generated clips: a short one (5 s) and a long one (40 s)."""
     root = tmp_path_factory.mktemp("clips")
-    return {"short": write_test_video(root / "short.mp4", 5.0, fps=10),
-            "long": write_test_video(root / "long.mp4", 40.0, fps=5)}
+    return {
+        "short": write_test_video(root / "short.mp4", 5.0, fps=10),
+        "long": write_test_video(root / "long.mp4", 40.0, fps=5),
+    }
 
 
 @pytest.fixture
 def tiny_settings(tiny_model, tmp_path) -> Settings:
     """Settings for the tiny model, greedy, transcripts and config under ``tmp_path``."""
     s = Settings()
-    s = s.replace("model", model_path=str(tiny_model.text_path), mmproj_path=str(tiny_model.mmproj_path),
-                  n_ctx=4096, n_threads=1)
+    s = s.replace(
+        "model", model_path=str(tiny_model.text_path), mmproj_path=str(tiny_model.mmproj_path), n_ctx=4096, n_threads=1
+    )
     s = s.replace("commentary", greedy=True)
     s = s.replace("capture", transcript_dir=str(tmp_path / "transcripts"))
     return s.replace("overlay", fade_after_s=0.0)
@@ -71,8 +74,9 @@ def slot_exceptions_fail(request):
     nobody switched that off (``qt_no_exception_capture``), and adds the same for
     exceptions that end a Python thread (``threading.excepthook``), which Qt never sees.
     """
-    assert not request.node.get_closest_marker("qt_no_exception_capture"), \
+    assert not request.node.get_closest_marker("qt_no_exception_capture"), (
         "GUI tests must fail on exceptions raised in slots"
+    )
     assert not request.config.getini("qt_no_exception_capture")
     seen: list[str] = []
     previous = threading.excepthook

@@ -36,8 +36,9 @@ class SignalLog:
     def clear(self) -> None:
         self.args.clear()
 
-    def wait_for(self, qtbot, predicate: Callable[[Any], bool], timeout: int,
-                 action: Callable[[], Any] | None = None) -> Any:
+    def wait_for(
+        self, qtbot, predicate: Callable[[Any], bool], timeout: int, action: Callable[[], Any] | None = None
+    ) -> Any:
         """Run ``action`` (if any), then spin the event loop until an emission after
         that point satisfies ``predicate``; return that emission's argument."""
         start = len(self.args)

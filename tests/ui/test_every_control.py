@@ -44,11 +44,13 @@ class Dialogs:
         self.open_file: Callable[[str], str] = lambda _title: ""
         self.save_file: Callable[[str], str] = lambda _title: ""
         self.asked: list[str] = []
-        monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                            lambda *a, **k: (self._log(a[1]) or self.open_file(a[1]), ""))
+        monkeypatch.setattr(
+            QFileDialog, "getOpenFileName", lambda *a, **k: (self._log(a[1]) or self.open_file(a[1]), "")
+        )
         monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: (self._log(a[1]) or [], ""))
-        monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                            lambda *a, **k: (self._log(a[1]) or self.save_file(a[1]), ""))
+        monkeypatch.setattr(
+            QFileDialog, "getSaveFileName", lambda *a, **k: (self._log(a[1]) or self.save_file(a[1]), "")
+        )
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: self._log(a[1]) or "")
         for name in ("information", "warning", "critical"):
             monkeypatch.setattr(QMessageBox, name, lambda *a, **k: self._log(a[1]) or QMessageBox.StandardButton.Ok)
@@ -111,11 +113,14 @@ def dialog_buttons(dialog: QWidget) -> list[QAbstractButton]:
     closing = set()
     for box in dialog.findChildren(QDialogButtonBox):
         for button in box.buttons():
-            if box.buttonRole(button) in (QDialogButtonBox.ButtonRole.AcceptRole,
-                                          QDialogButtonBox.ButtonRole.RejectRole):
+            if box.buttonRole(button) in (
+                QDialogButtonBox.ButtonRole.AcceptRole,
+                QDialogButtonBox.ButtonRole.RejectRole,
+            ):
                 closing.add(button)
-    return [b for b in dialog.findChildren(QAbstractButton)
-            if b not in closing and not type(b).__name__.startswith("QTab")]
+    return [
+        b for b in dialog.findChildren(QAbstractButton) if b not in closing and not type(b).__name__.startswith("QTab")
+    ]
 
 
 def click_every_button_on_every_tab(qtbot, dialog: QDialog) -> list[str]:
@@ -137,14 +142,27 @@ def ok_button(dialog: QDialog, which=QDialogButtonBox.StandardButton.Ok) -> QAbs
     return dialog.findChild(QDialogButtonBox).button(which)
 
 
-def test_every_main_window_action_and_live_button_can_be_clicked(qtbot, make_main_window, tiny_settings, clips,
-                                                                 dialogs, tmp_path):
+def test_every_main_window_action_and_live_button_can_be_clicked(
+    qtbot, make_main_window, tiny_settings, clips, dialogs, tmp_path
+):
     window = make_main_window(tiny_settings)
     actions = actions_of(window)
     texts = [a.text() for a in actions]
-    for expected in ("Start", "Overlay", "Click-through", "Voice", "Settings…", "Clear transcript",
-                     "Export SRT…", "Open video…", "Review a video…", "Open transcripts folder", "Restart engine",
-                     "Reset overlay position", "Quit"):
+    for expected in (
+        "Start",
+        "Overlay",
+        "Click-through",
+        "Voice",
+        "Settings…",
+        "Clear transcript",
+        "Export SRT…",
+        "Open video…",
+        "Review a video…",
+        "Open transcripts folder",
+        "Restart engine",
+        "Reset overlay position",
+        "Quit",
+    ):
         assert expected in texts, f"{expected} is not in a menu or toolbar: {texts}"
 
     # The Live tab's buttons first, page by page (they need a window that is not yet closed).
@@ -197,15 +215,19 @@ def test_every_main_window_action_and_live_button_can_be_clicked(qtbot, make_mai
             action.trigger()
             assert seen == ["LiveCC Desk settings"]
             assert "Restore Defaults" in clicked and "Copy" in clicked and "#FFCC00" in clicked
-            seen = when_modal(lambda d: qtbot.mouseClick(ok_button(d, QDialogButtonBox.StandardButton.Cancel),
-                                                         Qt.MouseButton.LeftButton))
+            seen = when_modal(
+                lambda d: qtbot.mouseClick(
+                    ok_button(d, QDialogButtonBox.StandardButton.Cancel), Qt.MouseButton.LeftButton
+                )
+            )
             action.trigger()
             assert seen == ["LiveCC Desk settings"]
         elif text == "Start":
             window.source.set_kind("file")
             window.source.file_path.setText(str(clips["short"]))
-            qtbot.waitUntil(lambda a=action: window.bridge.state is EngineState.READY and a.isEnabled(),
-                            timeout=ENGINE_TIMEOUT_MS)
+            qtbot.waitUntil(
+                lambda a=action: window.bridge.state is EngineState.READY and a.isEnabled(), timeout=ENGINE_TIMEOUT_MS
+            )
             with qtbot.waitSignal(window.bridge.sessionFinished, timeout=ENGINE_TIMEOUT_MS):
                 action.trigger()
                 assert window.running
@@ -237,8 +259,13 @@ def test_every_main_window_action_and_live_button_can_be_clicked(qtbot, make_mai
     # The overlay's right-click menu.
     window.set_overlay_visible(True)
     window.overlay.show_text("Menu test")
-    for text in ("Click-through (the game gets the mouse)", "Click-through (the game gets the mouse)",
-                 "Reset position", "Clear text", "Hide overlay"):
+    for text in (
+        "Click-through (the game gets the mouse)",
+        "Click-through (the game gets the mouse)",
+        "Reset position",
+        "Clear text",
+        "Hide overlay",
+    ):
         window.overlay.show_text("Menu test")
         menu = window.overlay.context_menu()
         next(a for a in menu.actions() if a.text() == text).trigger()
@@ -303,8 +330,9 @@ def test_an_mp4_export_can_be_cancelled_from_its_progress_dialog(qtbot, make_mai
     assert "cancelled" in view.status.text() or "Saved" in view.status.text()
 
 
-def test_model_panel_restart_download_and_cancel_buttons(qtbot, make_main_window, tiny_settings, tiny_model,
-                                                         tmp_path, monkeypatch):
+def test_model_panel_restart_download_and_cancel_buttons(
+    qtbot, make_main_window, tiny_settings, tiny_model, tmp_path, monkeypatch
+):
     """The panel's buttons that only show in some states: Restart engine (after a failed load),
     Download and Cancel (a download from a slow local stand-in for the hub)."""
     import json
@@ -317,8 +345,20 @@ def test_model_panel_restart_download_and_cancel_buttons(qtbot, make_main_window
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    (models / "catalog.json").write_text(json.dumps({"models": [
-        {"id": "tiny-hub", "repo": "me/tiny", "model": {"file": "tiny.gguf"}, "mmproj": {"file": "mmproj.gguf"}}]}))
+    (models / "catalog.json").write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "tiny-hub",
+                        "repo": "me/tiny",
+                        "model": {"file": "tiny.gguf"},
+                        "mmproj": {"file": "mmproj.gguf"},
+                    }
+                ]
+            }
+        )
+    )
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf at all")
     window = make_main_window(tiny_settings.replace("model", model_path=str(bad)))

@@ -62,8 +62,9 @@ def test_try_it_now_commentates_a_sample_clip_with_the_tiny_model(qtbot, make_ma
     assert "noise" in again.model_panel.current().label
 
 
-def test_choose_a_model_first_goes_away_once_a_model_is_chosen(qtbot, make_main_window, tmp_path, tiny_model,
-                                                                monkeypatch):
+def test_choose_a_model_first_goes_away_once_a_model_is_chosen(
+    qtbot, make_main_window, tmp_path, tiny_model, monkeypatch
+):
     window = make_main_window(empty_settings(tmp_path))
     click(qtbot, window.start_button)
     assert window.banner_box.isVisible() and "Choose a model first" in window.banner.text()
@@ -75,8 +76,9 @@ def test_choose_a_model_first_goes_away_once_a_model_is_chosen(qtbot, make_main_
     assert not window.banner_box.isVisible()
 
 
-def test_a_download_error_goes_when_another_model_is_picked_or_a_retry_succeeds(qtbot, make_main_window, tmp_path,
-                                                                               tiny_model, monkeypatch):
+def test_a_download_error_goes_when_another_model_is_picked_or_a_retry_succeeds(
+    qtbot, make_main_window, tmp_path, tiny_model, monkeypatch
+):
     import ui.live.model_panel as model_panel
 
     outcomes = iter([OSError("connection reset"), None])
@@ -86,6 +88,7 @@ def test_a_download_error_goes_when_another_model_is_picked_or_a_retry_succeeds(
             outcome = next(outcomes)
             if outcome is not None:
                 raise outcome
+
         return run
 
     monkeypatch.setattr(model_panel, "_installer", fake_installer)
@@ -122,6 +125,7 @@ def test_download_asks_first_then_pauses_resumes_and_cancels(qtbot, make_main_wi
             calls.append((entry_id, quant))
             cancel.wait(60)
             raise InterruptedError("stopped")
+
         return run
 
     monkeypatch.setattr(model_panel, "_installer", fake_installer)

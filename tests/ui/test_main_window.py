@@ -39,8 +39,14 @@ def _ready(qtbot, window):
     window.load_model(window.model_panel.current())
     # The engine's state changes on its reader thread; the window hears of it by a
     # queued signal. Wait for the window too, or Start may still be disabled.
-    qtbot.waitUntil(lambda: window.bridge.state is EngineState.READY and window.start_action.isEnabled()
-                    and window.status.device.text() != "no model", timeout=ENGINE_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            window.bridge.state is EngineState.READY
+            and window.start_action.isEnabled()
+            and window.status.device.text() != "no model"
+        ),
+        timeout=ENGINE_TIMEOUT_MS,
+    )
 
 
 def _use_file(window, path, start=0.0):
@@ -49,8 +55,9 @@ def _use_file(window, path, start=0.0):
     window.source.start_at.setValue(start)
 
 
-def test_start_runs_a_file_to_the_end_and_saves_the_transcript(qtbot, make_main_window, tiny_settings, tmp_path, clips,
-                                                               record_property):
+def test_start_runs_a_file_to_the_end_and_saves_the_transcript(
+    qtbot, make_main_window, tiny_settings, tmp_path, clips, record_property
+):
     window = make_main_window(tiny_settings)
     _ready(qtbot, window)
     window.set_overlay_visible(True)
@@ -81,8 +88,9 @@ def test_start_runs_a_file_to_the_end_and_saves_the_transcript(qtbot, make_main_
     assert window.preview.frames_shown > 0
 
 
-def test_stop_ends_a_session_early_and_export_writes_what_was_said(qtbot, make_main_window, tiny_settings, tmp_path,
-                                                                   clips, monkeypatch):
+def test_stop_ends_a_session_early_and_export_writes_what_was_said(
+    qtbot, make_main_window, tiny_settings, tmp_path, clips, monkeypatch
+):
     window = make_main_window(tiny_settings)
     _ready(qtbot, window)
     _use_file(window, clips["long"])
@@ -103,8 +111,9 @@ def test_stop_ends_a_session_early_and_export_writes_what_was_said(qtbot, make_m
     assert len(read_transcript(tmp_path / "out.jsonl")) == done
 
 
-def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_main_window, tiny_settings, tmp_path,
-                                                                    clips):
+def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(
+    qtbot, make_main_window, tiny_settings, tmp_path, clips
+):
     window = make_main_window(tiny_settings)
     _ready(qtbot, window)
     _use_file(window, clips["long"])
@@ -128,12 +137,13 @@ def test_engine_killed_mid_stream_keeps_the_transcript_and_restarts(qtbot, make_
     window.stop()
     qtbot.waitUntil(lambda: not window.running, timeout=ENGINE_TIMEOUT_MS)
     after = window.transcript.chunks
-    assert after[:len(kept)] == kept
+    assert after[: len(kept)] == kept
     assert after[len(kept)].t0 >= kept[-1].t1  # the new session continued the file, not from 0
 
 
-def test_a_bad_model_file_is_reported_and_the_window_keeps_working(qtbot, make_main_window, tiny_settings, tiny_model,
-                                                                  tmp_path):
+def test_a_bad_model_file_is_reported_and_the_window_keeps_working(
+    qtbot, make_main_window, tiny_settings, tiny_model, tmp_path
+):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf at all")
     settings = tiny_settings.replace("model", model_path=str(bad))

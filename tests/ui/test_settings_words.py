@@ -18,8 +18,14 @@ def test_labels_are_plain_words_with_units(qtbot, make_main_window, tiny_setting
             shown[key] = (form.labelForField(editor).text(), editor.toolTip())
     label, tip = shown[("commentary", "max_new_tokens")]
     assert label == "Most words per second (tokens)" and "each second of video" in tip
-    for key in (("model", "n_ctx"), ("context", "vision_window_s"), ("capture", "capture_fps"),
-                ("overlay", "fade_after_s"), ("overlay", "font_size"), ("voice", "volume")):
+    for key in (
+        ("model", "n_ctx"),
+        ("context", "vision_window_s"),
+        ("capture", "capture_fps"),
+        ("overlay", "fade_after_s"),
+        ("overlay", "font_size"),
+        ("voice", "volume"),
+    ):
         assert "(" in shown[key][0], shown[key]  # a unit or range in brackets
     for label, tip in shown.values():
         assert "KV" not in label + tip and "chunk" not in label + tip, (label, tip)

@@ -18,16 +18,21 @@ import cv2
 import pytest
 
 SCENARIOS = Path(__file__).with_name("xvfb_scenarios.py")
-pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
-                                reason="Xvfb is not installed: run scripts/ensure_system_packages.sh")
+pytestmark = pytest.mark.skipif(
+    shutil.which("Xvfb") is None, reason="Xvfb is not installed: run scripts/ensure_system_packages.sh"
+)
 
 
 @pytest.fixture
 def xvfb():
     """The DISPLAY of a fresh Xvfb (1280x800, 24-bit), stopped after the test."""
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -42,8 +47,7 @@ def xvfb():
 def _run(display: str, *args: str) -> None:
     env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
     env.pop("WAYLAND_DISPLAY", None)
-    done = subprocess.run([sys.executable, str(SCENARIOS), *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, str(SCENARIOS), *args], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -88,8 +92,9 @@ def test_the_overlay_over_the_captured_region_never_reaches_the_engine(xvfb, tin
     assert min(r["frame_std"]) > 20  # the rest of the picture is still there
 
 
-@pytest.mark.skipif(shutil.which("xdotool") is None,
-                    reason="xdotool is not installed: run scripts/ensure_system_packages.sh")
+@pytest.mark.skipif(
+    shutil.which("xdotool") is None, reason="xdotool is not installed: run scripts/ensure_system_packages.sh"
+)
 def test_global_hotkeys_work_while_another_application_has_the_focus(xvfb, tiny_model, tmp_path):
     out = tmp_path / "keys.json"
     _run(xvfb, "hotkeys", str(tiny_model.text_path), str(tiny_model.mmproj_path), str(out))

@@ -135,12 +135,18 @@ def capture(model: str, mmproj: str, out: str) -> None:
 
             listener = Listener()
             host = EngineHost(listener)
-            options = engine_options(Settings().replace("model", n_ctx=4096, n_threads=1)
-                                     .replace("commentary", greedy=True))
+            options = engine_options(
+                Settings().replace("model", n_ctx=4096, n_threads=1).replace("commentary", greedy=True)
+            )
             host.load(Load(model, mmproj, options, "Describe."))
             ready.wait(120)
-            session = host.start_session(WindowSource(info.id, info.title), listener, query="Describe.",
-                                         transcript_path=None, max_pixels=200 * 28 * 28)
+            session = host.start_session(
+                WindowSource(info.id, info.title),
+                listener,
+                query="Describe.",
+                transcript_path=None,
+                max_pixels=200 * 28 * 28,
+            )
             deadline = time.monotonic() + 120
             while len(done) < 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -212,11 +218,18 @@ def screenshots(model: str, mmproj: str, out_dir: str) -> None:
     window.start()
     _pump_until(app, lambda: len(chunks) >= 12, 240)
     _pump(app, 0.5)
-    facts = {"chunks": len(chunks), "running": window.running, "start_text": window.start_action.text(),
-             "state": window.status.state.text(), "preview_frames": window.preview.frames_shown,
-             "transcript_chars": len(window.transcript.toPlainText()),
-             "widgets_visible": all(w.isVisible() for w in (window.start_button, window.preview,
-                                                            window.transcript, window.source, window.model_panel))}
+    facts = {
+        "chunks": len(chunks),
+        "running": window.running,
+        "start_text": window.start_action.text(),
+        "state": window.status.state.text(),
+        "preview_frames": window.preview.frames_shown,
+        "transcript_chars": len(window.transcript.toPlainText()),
+        "widgets_visible": all(
+            w.isVisible()
+            for w in (window.start_button, window.preview, window.transcript, window.source, window.model_panel)
+        ),
+    }
     g = window.frameGeometry()
     with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
         shot = np.asarray(sct.grab({"left": g.x(), "top": g.y(), "width": g.width(), "height": g.height()}))
@@ -224,7 +237,7 @@ def screenshots(model: str, mmproj: str, out_dir: str) -> None:
     cv2.imwrite(str(out / "main-window.png"), main)
     p = window.preview.geometry()
     origin = window.preview.mapTo(window, QPoint(0, 0))
-    preview = main[origin.y():origin.y() + p.height(), origin.x():origin.x() + p.width()]
+    preview = main[origin.y() : origin.y() + p.height(), origin.x() : origin.x() + p.width()]
     facts["main"] = _not_blank(main)
     facts["preview_region"] = _not_blank(preview)
     grabbed = window.grab().toImage()
@@ -238,8 +251,12 @@ def screenshots(model: str, mmproj: str, out_dir: str) -> None:
     if not overlay.text:
         overlay.show_text(" ".join(c.text.strip() for c in chunks if not c.silent)[-200:])
     painter = QPainter(scene)
-    overlay.render(painter, QPoint((1280 - overlay.width()) // 2, 720 - overlay.height() - 130),
-                   QRegion(), QWidget.RenderFlag.DrawWindowBackground)  # no resize grip
+    overlay.render(
+        painter,
+        QPoint((1280 - overlay.width()) // 2, 720 - overlay.height() - 130),
+        QRegion(),
+        QWidget.RenderFlag.DrawWindowBackground,
+    )  # no resize grip
     painter.end()
     scene.save(str(out / "overlay.png"))
     facts["overlay_lines"] = overlay.visible_lines()
@@ -282,8 +299,16 @@ def own_windows(model: str, mmproj: str, out: str) -> None:
     s = Settings().replace("model", model_path=model, mmproj_path=mmproj, n_ctx=4096, n_threads=1)
     s = s.replace("commentary", greedy=True)
     s = s.replace("capture", transcript_dir=str(work / "transcripts"))
-    s = s.replace("overlay", text_color="#FF00FF", background_color="#00FF00", background_opacity=1.0,
-                  outline_width=0.0, shadow=False, fade_after_s=0.0, font_size=30)
+    s = s.replace(
+        "overlay",
+        text_color="#FF00FF",
+        background_color="#00FF00",
+        background_opacity=1.0,
+        outline_width=0.0,
+        shadow=False,
+        fade_after_s=0.0,
+        font_size=30,
+    )
     store = SettingsStore(work / "config")
     store.save(s)
     window = MainWindow(store, store.load(), EngineBridge(work / "logs"))
@@ -299,8 +324,11 @@ def own_windows(model: str, mmproj: str, out: str) -> None:
     region = Rect(100, 80, 480, 360)
     with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
         raw = cv2.cvtColor(np.asarray(sct.grab(region.as_mss())), cv2.COLOR_BGRA2RGB)
-    results: dict = {"overlay_visible": overlay.isVisible(), "raw_overlay_pixels": _overlay_pixels(raw),
-                     "published": [list(vars(r).values()) for r in window.own_windows()]}
+    results: dict = {
+        "overlay_visible": overlay.isVisible(),
+        "raw_overlay_pixels": _overlay_pixels(raw),
+        "published": [list(vars(r).values()) for r in window.own_windows()],
+    }
     window.source.set_kind("region")
     window.source.set_region(region)
     window.load_model(window.model_panel.current())
@@ -366,18 +394,24 @@ def hotkeys(model: str, mmproj: str, out: str) -> None:
     s = s.replace("commentary", greedy=True).replace("capture", transcript_dir=str(work / "transcripts"))
     store = SettingsStore(work / "config")
     store.save(s)
-    window = MainWindow(store, store.load(), EngineBridge(work / "logs"),
-                        speaker_factory=lambda *a, **k: type("Quiet", (), {"clear": lambda self: None,
-                                                                           "close": lambda self: None,
-                                                                           "available": True})())
+    window = MainWindow(
+        store,
+        store.load(),
+        EngineBridge(work / "logs"),
+        speaker_factory=lambda *a, **k: type(
+            "Quiet", (), {"clear": lambda self: None, "close": lambda self: None, "available": True}
+        )(),
+    )
     window.setGeometry(0, 0, 900, 700)
     window.show()
     window.source.set_kind("region")
     window.source.set_region(Rect(0, 0, 320, 240))
     window.load_model(window.model_panel.current())
     _pump_until(app, lambda: window.bridge.state.value == "ready", 120)
-    results: dict = {"listening": window.hotkeys is not None and window.hotkeys.listening,
-                     "problems": window.hotkeys.problems if window.hotkeys else None}
+    results: dict = {
+        "listening": window.hotkeys is not None and window.hotkeys.listening,
+        "problems": window.hotkeys.problems if window.hotkeys else None,
+    }
     title = f"Other app {os.getpid()}"
     other = subprocess.Popen([sys.executable, __file__, "other_app", title])
     try:
@@ -415,5 +449,10 @@ def hotkeys(model: str, mmproj: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    {"capture": capture, "screenshots": screenshots, "own_windows": own_windows, "hotkeys": hotkeys,
-     "other_app": other_app}[sys.argv[1]](*sys.argv[2:])
+    {
+        "capture": capture,
+        "screenshots": screenshots,
+        "own_windows": own_windows,
+        "hotkeys": hotkeys,
+        "other_app": other_app,
+    }[sys.argv[1]](*sys.argv[2:])

@@ -42,8 +42,7 @@ def exclude_from_capture(widget: QWidget) -> bool:
         if sys.platform == "win32":
             user32 = ctypes.windll.user32  # type: ignore[attr-defined]
             user32.SetWindowDisplayAffinity.argtypes = (ctypes.c_void_p, ctypes.c_uint32)
-            return bool(user32.SetWindowDisplayAffinity(ctypes.c_void_p(int(widget.winId())),
-                                                        WDA_EXCLUDEFROMCAPTURE))
+            return bool(user32.SetWindowDisplayAffinity(ctypes.c_void_p(int(widget.winId())), WDA_EXCLUDEFROMCAPTURE))
         if sys.platform == "darwin":
             return _macos_sharing_none(int(widget.winId()))
     except Exception as exc:  # an OS too old for the flag: blanking takes over
@@ -64,8 +63,9 @@ def _macos_sharing_none(view: int) -> bool:
     window = send(ctypes.c_void_p(view), objc.sel_registerName(b"window"))
     if not window:
         return False
-    set_sharing = ctypes.cast(objc.objc_msgSend, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
-                                                                  ctypes.c_ulong))
+    set_sharing = ctypes.cast(
+        objc.objc_msgSend, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong)
+    )
     set_sharing(window, objc.sel_registerName(b"setSharingType:"), 0)  # NSWindowSharingNone
     return True
 

@@ -52,9 +52,14 @@ class LiveCompanions:
             self.speaker = None
         if on and self.speaker is None:
             v = self.settings.voice
-            self.speaker = self._speaker_factory(self.speechProblem.emit, rate=v.rate, volume=v.volume,
-                                                 voice_id=v.voice_id, max_delay_s=v.max_delay_s,
-                                                 output_device=v.output_device)
+            self.speaker = self._speaker_factory(
+                self.speechProblem.emit,
+                rate=v.rate,
+                volume=v.volume,
+                voice_id=v.voice_id,
+                max_delay_s=v.max_delay_s,
+                output_device=v.output_device,
+            )
         elif not on and self.speaker is not None:
             self.speaker.clear()
 
@@ -101,7 +106,11 @@ class LiveCompanions:
             self.show_banner("Global hotkeys: " + "; ".join(self.hotkeys.problems), "warn")
 
     def _hotkey(self, name: str) -> None:
-        action = {"start_stop": self.start_action, "overlay": self.overlay_action,
-                  "click_through": self.click_through_action, "voice": self.voice_action}[name]
+        action = {
+            "start_stop": self.start_action,
+            "overlay": self.overlay_action,
+            "click_through": self.click_through_action,
+            "voice": self.voice_action,
+        }[name]
         if action.isEnabled():
             action.trigger()

@@ -15,8 +15,12 @@ from app.timefmt import duration
 from models.download_plan import SPEEDS_BPS, DownloadPlan
 
 #: What each quantization means to a user (size and quality), for the choice.
-QUANT_NOTES = {"Q4_K_M": "smallest that keeps LiveCC's quality (recommended)", "Q5_K_M": "a little better, larger",
-               "Q8_0": "near-original quality, twice the size", "F16": "original quality, largest"}
+QUANT_NOTES = {
+    "Q4_K_M": "smallest that keeps LiveCC's quality (recommended)",
+    "Q5_K_M": "a little better, larger",
+    "Q8_0": "near-original quality, twice the size",
+    "F16": "original quality, largest",
+}
 
 
 def _gb(size: int | None) -> str:
@@ -70,8 +74,13 @@ def discard_partial(entry_id: str) -> int:
 class DownloadDialog(QDialog):
     """Shows a plan and the quantization choice; ``quant()`` is the choice once accepted."""
 
-    def __init__(self, plan_for: Callable[[str | None], DownloadPlan], quants: tuple[str, ...],
-                 default_quant: str | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        plan_for: Callable[[str | None], DownloadPlan],
+        quants: tuple[str, ...],
+        default_quant: str | None,
+        parent: QWidget | None = None,
+    ) -> None:
         """``plan_for(quant)`` gives the plan for a quantization (None for a ready GGUF entry)."""
         super().__init__(parent, objectName="downloadDialog")
         self._plan_for = plan_for
@@ -116,12 +125,18 @@ class DownloadDialog(QDialog):
         self.plan = plan
         self.size.setText(_gb(plan.download_bytes))
         kept = f"; the model then takes {_gb(plan.model_bytes)}" if plan.model_bytes and plan.quant else ""
-        self.disk.setText(f"{_gb(plan.disk_bytes)} free while it is converted{kept}" if plan.quant
-                          else _gb(plan.disk_bytes))
+        self.disk.setText(
+            f"{_gb(plan.disk_bytes)} free while it is converted{kept}" if plan.quant else _gb(plan.disk_bytes)
+        )
         self.destination.setText(str(plan.destination))
-        self.free.setText(_gb(plan.free_bytes) + ("" if plan.enough_space else
-                                                  " — not enough: free some space, or change the models folder "
-                                                  "(LIVECC_DESK_MODELS)"))
+        self.free.setText(
+            _gb(plan.free_bytes)
+            + (
+                ""
+                if plan.enough_space
+                else " — not enough: free some space, or change the models folder (LIVECC_DESK_MODELS)"
+            )
+        )
         self.time.setText(_eta(plan))
         self.ok_button.setText(f"Download {_gb(plan.download_bytes)}" if plan.download_bytes else "Download")
         self.ok_button.setEnabled(plan.enough_space)

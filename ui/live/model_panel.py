@@ -82,8 +82,9 @@ def _installer():
     def run(entry_id: str, progress, cancel: threading.Event, quant: str | None = None):
         store = ModelStore()
         options = InstallOptions(quant=quant) if quant else InstallOptions()
-        installed = install(load_catalog(store.root).find(entry_id), store, options, on_progress=progress,
-                            cancel=cancel)
+        installed = install(
+            load_catalog(store.root).find(entry_id), store, options, on_progress=progress, cancel=cancel
+        )
         return str(installed.text_path)
 
     return run
@@ -101,7 +102,7 @@ class ModelPanel(QWidget):
     loadRequested = Signal(object)
     restartRequested = Signal()
     tryRequested = Signal()  # "Try it now": the tiny test model on a sample clip
-    progressed = Signal(object)      # models.progress.Progress (from the worker)
+    progressed = Signal(object)  # models.progress.Progress (from the worker)
     downloadEnded = Signal(str, str)  # entry id, error message ("" on success)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -114,10 +115,15 @@ class ModelPanel(QWidget):
         # A lambda: ``clicked`` passes ``checked``, which a signal without arguments refuses.
         self.restart_button = QPushButton("Restart engine", clicked=lambda: self.restartRequested.emit())
         self.restart_button.hide()
-        self.try_button = QPushButton("Try it now (tiny test model, no download)", objectName="tryButton",
-                                      clicked=lambda: self.tryRequested.emit())
-        self.try_button.setToolTip("Commentate a generated clip with a tiny model made here in seconds. Its words "
-                                   "are noise (random weights), but every control works as with LiveCC.")
+        self.try_button = QPushButton(
+            "Try it now (tiny test model, no download)",
+            objectName="tryButton",
+            clicked=lambda: self.tryRequested.emit(),
+        )
+        self.try_button.setToolTip(
+            "Commentate a generated clip with a tiny model made here in seconds. Its words "
+            "are noise (random weights), but every control works as with LiveCC."
+        )
         self.paths = QLabel(wordWrap=True, objectName="modelPaths")
         self.device = QLabel("No model loaded", objectName="deviceLabel", wordWrap=True)
 
@@ -215,8 +221,9 @@ class ModelPanel(QWidget):
         if self._download_note and not self._downloading:
             self._download_note = False  # another model is picked: the old download message is stale
             self.device.setText(self._engine_text)
-        self.paths.setText("" if choice is None else
-                           f"<small>{Path(choice.text_path).name}<br>{Path(choice.mmproj_path).name}</small>")
+        self.paths.setText(
+            "" if choice is None else f"<small>{Path(choice.text_path).name}<br>{Path(choice.mmproj_path).name}</small>"
+        )
 
     def choose_files(self) -> None:
         text, _ = QFileDialog.getOpenFileName(self, "Choose the LiveCC language model (GGUF)", "", GGUF_FILTER)
@@ -224,8 +231,9 @@ class ModelPanel(QWidget):
             return
         mmproj = guess_mmproj(Path(text))
         if mmproj is None:
-            picked, _ = QFileDialog.getOpenFileName(self, "Choose its vision projector (mmproj GGUF)",
-                                                    str(Path(text).parent), GGUF_FILTER)
+            picked, _ = QFileDialog.getOpenFileName(
+                self, "Choose its vision projector (mmproj GGUF)", str(Path(text).parent), GGUF_FILTER
+            )
             if not picked:
                 return
             mmproj = Path(picked)
@@ -239,9 +247,13 @@ class ModelPanel(QWidget):
     # -- engine state ----------------------------------------------------------------
 
     def show_engine_state(self, state: EngineState, detail: str) -> None:
-        texts = {EngineState.LOADING: f"Loading {detail}…", EngineState.READY: detail,
-                 EngineState.FAILED: "Load failed", EngineState.DEAD: "Engine stopped",
-                 EngineState.NO_ENGINE: "No model loaded"}
+        texts = {
+            EngineState.LOADING: f"Loading {detail}…",
+            EngineState.READY: detail,
+            EngineState.FAILED: "Load failed",
+            EngineState.DEAD: "Engine stopped",
+            EngineState.NO_ENGINE: "No model loaded",
+        }
         self._engine_text = texts[state]
         self._download_note = False
         self.device.setText(texts[state])
@@ -258,8 +270,10 @@ class ModelPanel(QWidget):
         if entry_id is None or self._downloading:
             return
         if _installer() is None:
-            self.device.setText("This build cannot download models yet: run "
-                                f"\u201clivecc-desk models download {entry_id}\u201d, then pick it here.")
+            self.device.setText(
+                "This build cannot download models yet: run "
+                f"\u201clivecc-desk models download {entry_id}\u201d, then pick it here."
+            )
             return
         from ui.live.download_dialog import DownloadDialog, download_planner
 
@@ -291,8 +305,9 @@ class ModelPanel(QWidget):
 
         def work() -> None:
             try:
-                self._installed_path = install(entry_id, progress=self.progressed.emit, cancel=self._cancel,
-                                               quant=quant)
+                self._installed_path = install(
+                    entry_id, progress=self.progressed.emit, cancel=self._cancel, quant=quant
+                )
             except Exception as exc:  # reported in the panel; a failed download is not a crash
                 self.downloadEnded.emit(entry_id, str(exc) or type(exc).__name__)
             else:
@@ -337,8 +352,9 @@ class ModelPanel(QWidget):
         from ui.live.download_dialog import discard_partial
 
         freed = discard_partial(self._last[0]) if self._last else 0
-        self.device.setText("Download cancelled" + (f"; {freed / 1e9:.1f} GB of partial files deleted." if freed
-                                                    else "."))
+        self.device.setText(
+            "Download cancelled" + (f"; {freed / 1e9:.1f} GB of partial files deleted." if freed else ".")
+        )
         self._download_note = True
 
     def _download_ended(self, entry_id: str, error: str) -> None:
@@ -360,8 +376,9 @@ class ModelPanel(QWidget):
         self.get_button.setEnabled(True)
         self.refresh()
         if error:
-            self.device.setText(f"Download of {entry_id} failed: {error} Press Download to try again; "
-                                "it resumes where it stopped.")
+            self.device.setText(
+                f"Download of {entry_id} failed: {error} Press Download to try again; it resumes where it stopped."
+            )
         else:
             installed = getattr(self, "_installed_path", None)
             if installed:  # the new pair appears in the list, chosen

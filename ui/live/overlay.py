@@ -49,14 +49,15 @@ def qcolor(text: str, alpha: float | None = None) -> QColor:
 class OverlayWindow(QWidget):
     """The overlay; feed it engine records with :meth:`handle_event`."""
 
-    geometrySaved = Signal(str, tuple)    # screen name, (x, y, w, h) relative to that screen
+    geometrySaved = Signal(str, tuple)  # screen name, (x, y, w, h) relative to that screen
     clickThroughChanged = Signal(bool)
     hideRequested = Signal()
     resetRequested = Signal()
 
     def __init__(self, settings: OverlaySettings, parent: QWidget | None = None) -> None:
-        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
-                         | Qt.WindowType.WindowStaysOnTopHint)
+        super().__init__(
+            parent, Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
+        )
         self.setWindowTitle("LiveCC Desk overlay")
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
@@ -64,7 +65,7 @@ class OverlayWindow(QWidget):
         self.settings = settings
         self.wanted = False  # switched on: shown whenever it has text
         self._words: list[str] = []
-        self._current = ""        # text of the chunk being decoded
+        self._current = ""  # text of the chunk being decoded
         self._alpha = 1.0
         self._drag_from: QPoint | None = None
         self._grip = QSizeGrip(self)
@@ -85,7 +86,7 @@ class OverlayWindow(QWidget):
         return " ".join(self._words + ([self._current.strip()] if self._current.strip() else []))
 
     def visible_lines(self) -> list[str]:
-        return self._wrap(self.text)[-self.settings.lines:]
+        return self._wrap(self.text)[-self.settings.lines :]
 
     def handle_event(self, event: object) -> None:
         if isinstance(event, ChunkStarted):
@@ -240,8 +241,14 @@ class OverlayWindow(QWidget):
         if saved:
             x, y, w, h = saved
             origin = screen.geometry().topLeft()
-            self.setGeometry(keep_on(QRect(origin.x() + x, origin.y() + y, w, h), screen.availableGeometry(),
-                                     self.minimumWidth(), self.minimumHeight()))
+            self.setGeometry(
+                keep_on(
+                    QRect(origin.x() + x, origin.y() + y, w, h),
+                    screen.availableGeometry(),
+                    self.minimumWidth(),
+                    self.minimumHeight(),
+                )
+            )
             return
         self.setGeometry(first_place(screen.availableGeometry(), self.preferred_height(), avoid))
 

@@ -36,8 +36,7 @@ class PreviewView(QWidget):
         p.fillRect(self.rect(), QColor("#0d1117"))
         if self.image is None or self.image.isNull():
             p.setPen(QColor("#6e7681"))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
-                       "Preview\nChoose a source and press Start (F5)")
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Preview\nChoose a source and press Start (F5)")
             return
         size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
         x = (self.width() - size.width()) / 2

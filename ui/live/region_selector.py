@@ -35,8 +35,9 @@ class _ScreenCover(QWidget):
     cancelled = Signal()
 
     def __init__(self, screen) -> None:
-        super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
-                         | Qt.WindowType.Tool)
+        super().__init__(
+            None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint | Qt.WindowType.Tool
+        )
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -57,8 +58,9 @@ class _ScreenCover(QWidget):
         sel = self.selection()
         p.setPen(QColor(255, 255, 255))
         if sel is None:
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
-                       "Drag to draw the region to commentate · Esc to cancel")
+            p.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter, "Drag to draw the region to commentate · Esc to cancel"
+            )
             return
         p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
         p.fillRect(sel, Qt.GlobalColor.transparent)

@@ -37,8 +37,13 @@ from app.sources.file_source import FileSource
 from app.sources.screen_source import Rect, ScreenSource, list_monitors
 from app.sources.window_source import WindowSource, list_windows
 
-KINDS = (("screen", "Screen"), ("region", "Region of the screen"), ("window", "Window"),
-         ("camera", "Webcam"), ("file", "Video file"))
+KINDS = (
+    ("screen", "Screen"),
+    ("region", "Region of the screen"),
+    ("window", "Window"),
+    ("camera", "Webcam"),
+    ("file", "Video file"),
+)
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v *.ts *.flv);;All files (*)"
 
 
@@ -214,9 +219,13 @@ class SourcePicker(QWidget):
 
     def describe(self) -> str:
         kind = self.current_kind
-        detail = {"screen": self.monitors.currentText(), "region": self.region_label.text(),
-                  "window": self.windows.currentText(),
-                  "camera": self.cameras.currentText(), "file": Path(self.file_path.text()).name}[kind]
+        detail = {
+            "screen": self.monitors.currentText(),
+            "region": self.region_label.text(),
+            "window": self.windows.currentText(),
+            "camera": self.cameras.currentText(),
+            "file": Path(self.file_path.text()).name,
+        }[kind]
         return f"{dict(KINDS)[kind]}: {detail}" if detail else dict(KINDS)[kind]
 
     def load_settings(self, capture: CaptureSettings) -> None:

@@ -15,9 +15,9 @@ from models.engine.records import AnswerEvent
 class ReviewJobSignals(QObject):
     """A :class:`~app.review.jobs.CommentaryListener` and :class:`~app.review.jobs.QuestionListener`."""
 
-    commentaryEvent = Signal(object)     # ChunkStarted / CommentaryDelta / ChunkDone (already saved)
-    commentaryEnded = Signal(str, str)   # "finished", "stopped" or "error"; message
-    answerEvent = Signal(object)         # AnswerDelta / AnswerDone (already saved)
+    commentaryEvent = Signal(object)  # ChunkStarted / CommentaryDelta / ChunkDone (already saved)
+    commentaryEnded = Signal(str, str)  # "finished", "stopped" or "error"; message
+    answerEvent = Signal(object)  # AnswerDelta / AnswerDone (already saved)
     askFailed = Signal(str)
 
     def on_event(self, event: object) -> None:

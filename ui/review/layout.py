@@ -31,8 +31,13 @@ from app.review.session import DEFAULT_WINDOW_S
 from ui.review.player import FrameView
 from ui.review.timeline import TimelineList
 
-EXPORTS = {"srt": "Subtitles (SRT)", "vtt": "Subtitles (WebVTT)", "jsonl": "Timeline (JSONL)",
-           "mp4": "Video with captions (MP4)", "mp4-voice": "Video with captions and voice (MP4)"}
+EXPORTS = {
+    "srt": "Subtitles (SRT)",
+    "vtt": "Subtitles (WebVTT)",
+    "jsonl": "Timeline (JSONL)",
+    "mp4": "Video with captions (MP4)",
+    "mp4-voice": "Video with captions and voice (MP4)",
+}
 RATES = (0.25, 0.5, 1.0, 1.5, 2.0)
 
 
@@ -59,10 +64,12 @@ class ReviewLayout:
 
         self.frame = FrameView()
         self.play_button = QPushButton("Play", clicked=self.toggle_play, toolTip="Play / pause (Space)")
-        self.back_button = QPushButton("◀|", clicked=lambda: self.reader and self.reader.step(-1),
-                                       toolTip="One frame back (Left)")
-        self.forward_button = QPushButton("|▶", clicked=lambda: self.reader and self.reader.step(1),
-                                          toolTip="One frame forward (Right)")
+        self.back_button = QPushButton(
+            "◀|", clicked=lambda: self.reader and self.reader.step(-1), toolTip="One frame back (Left)"
+        )
+        self.forward_button = QPushButton(
+            "|▶", clicked=lambda: self.reader and self.reader.step(1), toolTip="One frame forward (Right)"
+        )
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.sliderMoved.connect(lambda v: self.seek(v / 10))
         self.slider.sliderPressed.connect(lambda: self.seek(self.slider.value() / 10))
@@ -99,8 +106,13 @@ class ReviewLayout:
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
 
-        self.window_s = QDoubleSpinBox(minimum=2.0, maximum=120.0, value=DEFAULT_WINDOW_S, suffix=" s before",
-                                       toolTip="How many seconds before the moment the model watches")
+        self.window_s = QDoubleSpinBox(
+            minimum=2.0,
+            maximum=120.0,
+            value=DEFAULT_WINDOW_S,
+            suffix=" s before",
+            toolTip="How many seconds before the moment the model watches",
+        )
         self.question = QLineEdit(placeholderText="Ask about this moment, e.g. what formation is the defence in?")
         self.question.returnPressed.connect(self.ask)
         self.ask_button = QPushButton("Ask", clicked=self.ask)
@@ -117,8 +129,12 @@ class ReviewLayout:
         box.addLayout(ask)
         box.addWidget(self.answer)
         box.addWidget(self.status)
-        for key, slot in (("Space", self.toggle_play), ("Left", lambda: self.reader and self.reader.step(-1)),
-                          ("Right", lambda: self.reader and self.reader.step(1)), ("M", self.add_mark)):
+        for key, slot in (
+            ("Space", self.toggle_play),
+            ("Left", lambda: self.reader and self.reader.step(-1)),
+            ("Right", lambda: self.reader and self.reader.step(1)),
+            ("M", self.add_mark),
+        ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
@@ -126,8 +142,17 @@ class ReviewLayout:
 
     def _enable(self) -> None:
         has_video = self.session is not None
-        for w in (self.play_button, self.back_button, self.forward_button, self.slider, self.mark_button,
-                  self.note_edit, self.delete_button, self.export_button, self.rate):
+        for w in (
+            self.play_button,
+            self.back_button,
+            self.forward_button,
+            self.slider,
+            self.mark_button,
+            self.note_edit,
+            self.delete_button,
+            self.export_button,
+            self.rate,
+        ):
             w.setEnabled(has_video)
         can_think = has_video and self.model_available
         for w in (self.commentary_button, self.question, self.ask_button):

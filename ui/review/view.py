@@ -59,14 +59,20 @@ class ReviewView(ReviewLayout, QWidget):
         max_pixels: frame size bound for the model.
     """
 
-    commentaryFinished = Signal(str)   # "finished", "stopped" or "error"
-    answerFinished = Signal(object)    # the QA saved on the timeline
-    exportFinished = Signal(object)    # a path, or an ExportResult for MP4
+    commentaryFinished = Signal(str)  # "finished", "stopped" or "error"
+    answerFinished = Signal(object)  # the QA saved on the timeline
+    exportFinished = Signal(object)  # a path, or an ExportResult for MP4
     exportFailed = Signal(str)
 
-    def __init__(self, bridge: EngineBridge, *, load_model: Callable[[], bool] | None = None,
-                 query: Callable[[], str] = lambda: DEFAULT_QUERY, max_pixels: int = MAX_PIXELS,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        *,
+        load_model: Callable[[], bool] | None = None,
+        query: Callable[[], str] = lambda: DEFAULT_QUERY,
+        max_pixels: int = MAX_PIXELS,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("reviewView")
         self.bridge, self._load_model, self._query = bridge, load_model, query
@@ -154,8 +160,9 @@ class ReviewView(ReviewLayout, QWidget):
 
     # -- video ----------------------------------------------------------------------------------
     def _choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video to review", "",
-                                              "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a video to review", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts);;All files (*)"
+        )
         if path:
             self.open_video(path)
 
@@ -248,8 +255,9 @@ class ReviewView(ReviewLayout, QWidget):
         if self.session is None:
             return
         self._run_started = (time.monotonic(), self.session.commentary_end)
-        self.job = commentate_ahead(self.bridge.host, self.session, self.signals, query=self._query(),
-                                    max_pixels=self.max_pixels)
+        self.job = commentate_ahead(
+            self.bridge.host, self.session, self.signals, query=self._query(), max_pixels=self.max_pixels
+        )
         self.commentary_button.setText("Stop")
 
     def _commentary_event(self, event) -> None:
@@ -343,8 +351,16 @@ class ReviewView(ReviewLayout, QWidget):
             if self.session is None:
                 return
             self._asked = (t, question, window)
-            self.job = ask_about(self.bridge.host, self.session, self.signals, t=t, question=question,
-                                 query=self._query(), max_pixels=self.max_pixels, window_s=window)
+            self.job = ask_about(
+                self.bridge.host,
+                self.session,
+                self.signals,
+                t=t,
+                question=question,
+                query=self._query(),
+                max_pixels=self.max_pixels,
+                window_s=window,
+            )
 
         self._run(run)
 
@@ -382,9 +398,13 @@ class ReviewView(ReviewLayout, QWidget):
         path = Path(path)
         if fmt in ("mp4", "mp4-voice"):
             session, voice = self.session, fmt == "mp4-voice"
-            job = ExportJob(f"Exporting {path.name}",
-                            lambda progress, cancel: review_export.export_mp4(
-                                session, path, speech=voice, progress=progress, cancel=cancel), self)
+            job = ExportJob(
+                f"Exporting {path.name}",
+                lambda progress, cancel: review_export.export_mp4(
+                    session, path, speech=voice, progress=progress, cancel=cancel
+                ),
+                self,
+            )
             job.finished.connect(lambda r: (self.show_status(f"Saved {r.path}"), self.exportFinished.emit(r)))
             job.failed.connect(lambda m: (self.show_status(m, "error"), self.exportFailed.emit(m)))
             job.cancelled.connect(lambda: self.show_status("Export cancelled.", "warn"))
@@ -394,8 +414,11 @@ class ReviewView(ReviewLayout, QWidget):
             progress_dialog(job, self).show()
             job.start()
             return job
-        writers = {"srt": review_export.export_srt, "vtt": review_export.export_vtt,
-                   "jsonl": review_export.export_jsonl}
+        writers = {
+            "srt": review_export.export_srt,
+            "vtt": review_export.export_vtt,
+            "jsonl": review_export.export_jsonl,
+        }
         try:
             writers[fmt](self.session, path)
         except LiveCCError as exc:

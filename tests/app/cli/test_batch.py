@@ -20,8 +20,20 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def commentate(tiny_model, *args, timeout=300):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "app.cli.main", "commentate", *map(str, args), "--model", str(tiny_model.text_path),
-           "--mmproj", str(tiny_model.mmproj_path), "--greedy", "--max-new-tokens", "4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli.main",
+        "commentate",
+        *map(str, args),
+        "--model",
+        str(tiny_model.text_path),
+        "--mmproj",
+        str(tiny_model.mmproj_path),
+        "--greedy",
+        "--max-new-tokens",
+        "4",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -46,13 +58,15 @@ def test_a_folder_with_a_bad_file_is_reported_and_the_rest_processed(tiny_model,
     assert "3 of 4 videos commentated; 1 failed:" in result.stderr
     assert "game3-cut.avi" in result.stderr and "warning:" in result.stderr  # damaged: done as far as it decodes
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{name}.{ext}" for name in ("game1", "game2", "game3-cut") for ext in ("srt", "vtt", "jsonl"))
+        f"{name}.{ext}" for name in ("game1", "game2", "game3-cut") for ext in ("srt", "vtt", "jsonl")
+    )
     headers = [line for line in result.stdout.splitlines() if line.startswith("== ")]
     assert headers == ["== broken.mp4 (1/4)", "== game1.mp4 (2/4)", "== game2.avi (3/4)", "== game3-cut.avi (4/4)"]
     for name, seconds in (("game1", 5), ("game2", 4)):
         records = read_transcript(out / f"{name}.jsonl")
-        assert [(r["start"], r["end"]) for r in records] == \
-            [(0.0, 3.0)] + [(float(s), s + 1.0) for s in range(3, seconds)]
+        assert [(r["start"], r["end"]) for r in records] == [(0.0, 3.0)] + [
+            (float(s), s + 1.0) for s in range(3, seconds)
+        ]
         words = " ".join(r["text"] for r in records if r["text"]).split()
         for cues in (parse_srt((out / f"{name}.srt").read_text()), parse_vtt((out / f"{name}.vtt").read_text())):
             assert " ".join(c.text for c in cues).split() == words
@@ -69,7 +83,8 @@ def test_files_next_to_each_input_and_clashing_names(tiny_model, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 of 3 videos commentated." in result.stderr
     assert sorted(p.name for p in a.iterdir()) == sorted(
-        ["match.mp4", "match.avi", "match.srt", "match.jsonl", "match.avi.srt", "match.avi.jsonl"])
+        ["match.mp4", "match.avi", "match.srt", "match.jsonl", "match.avi.srt", "match.avi.jsonl"]
+    )
     assert (b / "drill.srt").exists() and not (b / "drill.vtt").exists()
     again = commentate(tiny_model, one, two, "--formats", "jsonl")  # a rerun replaces, never appends
     assert again.returncode == 0, again.stderr
@@ -86,10 +101,13 @@ def test_export_mp4_in_a_batch(tiny_model, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["clip.captioned.mp4", "clip.vtt"]
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--srt", "x.srt"], "--out-dir"),
-    (["--formats", "srt,docx"], "docx"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--srt", "x.srt"], "--out-dir"),
+        (["--formats", "srt,docx"], "docx"),
+    ],
+)
 def test_bad_batch_options_fail_cleanly(tiny_model, season, args, fragment):
     result = commentate(tiny_model, season, *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr

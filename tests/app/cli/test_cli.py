@@ -26,8 +26,15 @@ LINE = re.compile(r"^\[\s*\d+\.\d-\s*\d+\.\d+s\]\s?.*$")
 
 def cli(*args, timeout=240, **kw):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "app.cli.main", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +43,17 @@ def clip(tmp_path_factory):
 
 
 def commentate(video, tiny_model, *extra, **kw):
-    return cli("commentate", video, "--model", tiny_model.text_path, "--mmproj", tiny_model.mmproj_path,
-               "--greedy", *extra, **kw)
+    return cli(
+        "commentate",
+        video,
+        "--model",
+        tiny_model.text_path,
+        "--mmproj",
+        tiny_model.mmproj_path,
+        "--greedy",
+        *extra,
+        **kw,
+    )
 
 
 def assert_clean_failure(result, *fragments):
@@ -80,10 +96,29 @@ def test_a_killed_run_keeps_every_transcript_line_and_every_finished_subtitle(ti
     video = write_test_video(tmp_path / "long.mp4", seconds=120, size=(320, 240))
     jsonl, srt, vtt = (tmp_path / f"killed.{f}" for f in ("jsonl", "srt", "vtt"))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "commentate", str(video), "--model",
-                             str(tiny_model.text_path), "--mmproj", str(tiny_model.mmproj_path), "--jsonl", str(jsonl),
-                             "--srt", str(srt), "--vtt", str(vtt)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli.main",
+            "commentate",
+            str(video),
+            "--model",
+            str(tiny_model.text_path),
+            "--mmproj",
+            str(tiny_model.mmproj_path),
+            "--jsonl",
+            str(jsonl),
+            "--srt",
+            str(srt),
+            "--vtt",
+            str(vtt),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not jsonl.exists() or jsonl.read_text().count("\n") < 12):
         time.sleep(0.05)
@@ -170,8 +205,9 @@ def test_text_only_model(tiny_model, clip, tmp_path):
 
 def test_mmproj_of_another_model(tiny_model, clip, tmp_path):
     other = Qwen2VLVisionConfig(depth=2, embed_dim=64, n_heads=4, ffn=256, out_hidden=32)
-    path = write_mmproj_gguf(tmp_path / "other-mmproj.gguf", other, random_tensors(other.hf_shapes(), 5),
-                             out_type="f32")
+    path = write_mmproj_gguf(
+        tmp_path / "other-mmproj.gguf", other, random_tensors(other.hf_shapes(), 5), out_type="f32"
+    )
     result = cli("commentate", clip, "--model", tiny_model.text_path, "--mmproj", path)
     assert_clean_failure(result, "another model")
 
@@ -208,8 +244,19 @@ def test_context_flags_choose_the_policy_and_its_windows(tmp_path):
     base = ["commentate", "v.mp4", "--model", "m.gguf", "--mmproj", "p.gguf"]
     parser = build_parser()
     assert engine_options_from_args(parser.parse_args(base)).context == ContextOptions()
-    told = parser.parse_args(base + ["--context-policy", "evict", "--vision-window", "8", "--text-window", "900",
-                                     "--max-pixels", str(200 * 28 * 28)])
+    told = parser.parse_args(
+        base
+        + [
+            "--context-policy",
+            "evict",
+            "--vision-window",
+            "8",
+            "--text-window",
+            "900",
+            "--max-pixels",
+            str(200 * 28 * 28),
+        ]
+    )
     assert engine_options_from_args(told).context == ContextOptions("evict", 8, 900, frame_pixels=200 * 28 * 28)
     wrong = cli("commentate", tmp_path / "v.mp4", "--model", "m", "--mmproj", "p", "--vision-window", "-3")
     assert wrong.returncode == 2 and "--vision-window: must be between 0 and 3600, got -3" in wrong.stderr

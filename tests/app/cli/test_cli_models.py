@@ -92,18 +92,24 @@ def test_convert_then_list_verify_and_remove(checkpoint, capsys, tmp_path, monke
     assert not model.parent.exists()
 
 
-@pytest.mark.parametrize("prepare, args, message", [
-    (None, ["/nonexistent/dir"], "is not a folder"),
-    ("arch", [], "not Qwen2-VL"),
-    ("shard", [], "shards are missing"),
-    (None, ["--quant", "Q3_XL"], "Unknown quantization 'Q3_XL'; choose one of Q4_0"),
-])
+@pytest.mark.parametrize(
+    "prepare, args, message",
+    [
+        (None, ["/nonexistent/dir"], "is not a folder"),
+        ("arch", [], "not Qwen2-VL"),
+        ("shard", [], "shards are missing"),
+        (None, ["--quant", "Q3_XL"], "Unknown quantization 'Q3_XL'; choose one of Q4_0"),
+    ],
+)
 def test_convert_errors_are_one_line(checkpoint, tmp_path, capsys, prepare, args, message):
     folder = tmp_path / "ck"
     shutil.copytree(checkpoint, folder)
     if prepare == "arch":
-        (folder / "config.json").write_text(json.dumps({**tiny_config_json(), "model_type": "llava",
-                                                        "architectures": ["LlavaForConditionalGeneration"]}))
+        (folder / "config.json").write_text(
+            json.dumps(
+                {**tiny_config_json(), "model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]}
+            )
+        )
     elif prepare == "shard":
         (folder / "model-00001-of-00002.safetensors").unlink()
     target = args[0] if args and not args[0].startswith("--") else folder
@@ -115,8 +121,20 @@ def test_convert_errors_are_one_line(checkpoint, tmp_path, capsys, prepare, args
 def test_download_a_user_configured_gguf(tiny_model, tmp_path, capsys, monkeypatch):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "catalog.json").write_text(json.dumps({"models": [
-        {"id": "tiny-hub", "repo": "me/tiny", "model": {"file": "tiny.gguf"}, "mmproj": {"file": "mmproj.gguf"}}]}))
+    (models / "catalog.json").write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "tiny-hub",
+                        "repo": "me/tiny",
+                        "model": {"file": "tiny.gguf"},
+                        "mmproj": {"file": "mmproj.gguf"},
+                    }
+                ]
+            }
+        )
+    )
     files = {"tiny.gguf": tiny_model.text_path.read_bytes(), "mmproj.gguf": tiny_model.mmproj_path.read_bytes()}
     with HubServer({"me/tiny": files}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
@@ -168,14 +186,17 @@ def test_download_only_a_checkpoint_then_verify_it(tmp_path, capsys, monkeypatch
 
 
 def test_add_local_and_remove_keeps_the_users_files(tiny_model, capsys):
-    assert livecc("models", "add-local", "mine", "--model", tiny_model.text_path,
-                  "--mmproj", tiny_model.mmproj_path) == 0
+    assert (
+        livecc("models", "add-local", "mine", "--model", tiny_model.text_path, "--mmproj", tiny_model.mmproj_path) == 0
+    )
     assert livecc("models", "list") == 0
     assert "mine" in capsys.readouterr().out
     assert livecc("models", "remove", "mine", "--yes") == 0
     assert "your files stay" in capsys.readouterr().out and tiny_model.text_path.exists()
-    assert livecc("models", "add-local", "swapped", "--model", tiny_model.mmproj_path,
-                  "--mmproj", tiny_model.text_path) == 2
+    assert (
+        livecc("models", "add-local", "swapped", "--model", tiny_model.mmproj_path, "--mmproj", tiny_model.text_path)
+        == 2
+    )
     assert "vision projector" in one_error_line(capsys.readouterr().err)
 
 

@@ -12,16 +12,26 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def headless_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.update(
+        PYTHONPATH=str(ROOT),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
     return env
 
 
 def test_no_arguments_without_a_display_runs_the_demo_and_says_how_to_open_the_window(tmp_path):
     if not sys.platform.startswith("linux"):
         return  # elsewhere there is always a display
-    result = subprocess.run([sys.executable, "-m", "app.cli.main"], capture_output=True, text=True, timeout=300,
-                            env=headless_env(tmp_path), cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli.main"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=headless_env(tmp_path),
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     err = " ".join(result.stderr.split())
     assert "No display found" in err and "livecc-desk demo" in err and "desktop session" in err
@@ -35,15 +45,22 @@ def test_no_arguments_without_a_display_runs_the_demo_and_says_how_to_open_the_w
 
 
 def test_help_says_no_arguments_open_the_desktop_app(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "app.cli.main", "--help"], capture_output=True, text=True,
-                            timeout=120, env=headless_env(tmp_path), cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=headless_env(tmp_path),
+        cwd=ROOT,
+    )
     assert result.returncode == 0
     assert "no arguments to open the desktop app" in " ".join(result.stdout.split())
 
 
 def test_make_run_sets_up_then_runs_livecc_desk_without_arguments():
-    result = subprocess.run(["make", "-n", "-W", "pyproject.toml", "run"], capture_output=True, text=True,
-                            timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", "run"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1].split()
     assert last == [".venv/bin/livecc-desk"], result.stdout

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def cli(models: Path, *args, timeout=240):
     env = dict(os.environ, PYTHONPATH=str(ROOT), LIVECC_DESK_MODELS=str(models))
-    return subprocess.run([sys.executable, "-m", "app.cli.main", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +40,9 @@ def models(tmp_path):
 
 
 def add_local(models, name, tiny_model):
-    result = cli(models, "models", "add-local", name, "--model", tiny_model.text_path,
-                 "--mmproj", tiny_model.mmproj_path)
+    result = cli(
+        models, "models", "add-local", name, "--model", tiny_model.text_path, "--mmproj", tiny_model.mmproj_path
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -109,8 +116,11 @@ def test_model_newlines_become_spaces_on_the_one_line_per_chunk():
     for live in (True, False):
         out = io.StringIO()
         printer = CommentaryPrinter(out, live=live)
-        for event in (CommentaryDelta(0.0, 3.0, " the ball\n"), CommentaryDelta(0.0, 3.0, "goes\r\nin"),
-                      ChunkDone(0, 0.0, 3.0, " the ball\ngoes\r\nin")):
+        for event in (
+            CommentaryDelta(0.0, 3.0, " the ball\n"),
+            CommentaryDelta(0.0, 3.0, "goes\r\nin"),
+            ChunkDone(0, 0.0, 3.0, " the ball\ngoes\r\nin"),
+        ):
             printer.handle(event)
         lines = out.getvalue().splitlines()
         assert len(lines) == 1 and lines[0].startswith("[") and "ball goes" in lines[0], (live, lines)

@@ -68,8 +68,9 @@ def test_failures_decide_the_exit_status_and_show_the_last_native_output(private
     def warns(ctx):
         raise Warn("works, without sound")
 
-    monkeypatch.setattr(self_test, "CHECKS", [("fine", lambda ctx: "all good"), ("skips", skips),
-                                              ("warns", warns), ("fails", fails)])
+    monkeypatch.setattr(
+        self_test, "CHECKS", [("fine", lambda ctx: "all good"), ("skips", skips), ("warns", warns), ("fails", fails)]
+    )
     out = io.StringIO()
     status = run_self_test(out)
     report = out.getvalue()

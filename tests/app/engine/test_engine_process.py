@@ -106,10 +106,13 @@ def test_exit_descriptions():
 
 def test_the_crash_report_keeps_llama_cpp_failure_lines_not_its_warnings(tmp_path):
     log = tmp_path / "engine.log"
-    log.write_text("llama_model_loader: loaded meta data with 30 key-value pairs\n"
-                   "load_tensors: warning: tensor type q4_K is slow on this CPU\n"
-                   "clip_model_loader: model name: tiny\n"
-                   "/src/ggml.c:1234: GGML_ASSERT(ne0 > 0) failed\n"
-                   "warning: not all layers fit\n", encoding="utf-8")
+    log.write_text(
+        "llama_model_loader: loaded meta data with 30 key-value pairs\n"
+        "load_tensors: warning: tensor type q4_K is slow on this CPU\n"
+        "clip_model_loader: model name: tiny\n"
+        "/src/ggml.c:1234: GGML_ASSERT(ne0 > 0) failed\n"
+        "warning: not all layers fit\n",
+        encoding="utf-8",
+    )
     process = EngineProcess(lambda message: None, log)
     assert process._log_tail() == "/src/ggml.c:1234: GGML_ASSERT(ne0 > 0) failed"

@@ -64,8 +64,11 @@ def duration_of(path):
 
 def pcm(path, rate=8000):
     """The audio of ``path`` as mono float samples at ``rate``."""
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(rate),
-                          "pipe:1"], capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(out, np.int16).astype(np.float32) / 32768
 
 
@@ -77,17 +80,33 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip_with_audio(clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("export-audio") / "with-audio.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=44100:duration=4", "-c:v", "copy", "-c:a", "aac",
-                    str(out)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=4",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
 def test_captions_appear_exactly_during_their_cues(clip, tmp_path):
     out = tmp_path / "out.mp4"
     seen = []
-    result = export_captioned_video(clip, out, CUES, notes=NOTES, style=STYLE,
-                                    progress=lambda f, m: seen.append(f))
+    result = export_captioned_video(clip, out, CUES, notes=NOTES, style=STYLE, progress=lambda f, m: seen.append(f))
     frames, fps = decode(out)
     assert (result.frames, len(frames), fps, result.audio) == (40, 40, 10.0, "none")
     assert duration_of(out) == pytest.approx(4.0, abs=0.05)
@@ -129,7 +148,7 @@ def test_a_span_of_the_video(clip, tmp_path):
     refs = source_frames(clip)
     box = CaptionRenderer(320, 240, STYLE).box(CUES[1].text)
     assert box_change(frames[12], refs[2.2], box) > 25  # source 2.2 s: in the second cue
-    assert box_change(frames[7], refs[1.7], box) < 6    # source 1.7 s: between cues
+    assert box_change(frames[7], refs[1.7], box) < 6  # source 1.7 s: between cues
 
 
 def test_variable_frame_rate_keeps_timing(tmp_path):
@@ -155,7 +174,7 @@ def test_source_audio_is_kept(clip_with_audio, tmp_path):
     assert export_captioned_video(clip_with_audio, out, CUES).audio == "source"
     samples = pcm(out)
     assert has_audio(out) and len(samples) / 8000 == pytest.approx(4.0, abs=0.1)
-    assert np.sqrt(np.mean(samples ** 2)) == pytest.approx(np.sqrt(np.mean(pcm(clip_with_audio) ** 2)), rel=0.1)
+    assert np.sqrt(np.mean(samples**2)) == pytest.approx(np.sqrt(np.mean(pcm(clip_with_audio) ** 2)), rel=0.1)
 
 
 @pytest.fixture(scope="module")

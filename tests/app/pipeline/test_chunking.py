@@ -33,7 +33,7 @@ def test_odd_tail_repeats_last_frame_and_ends_half_a_second_after_it():
 def test_short_stream_gives_one_short_first_chunk(n, n_out, t1):
     frames = _frames(n)
     (chunk,) = LiveCCChunker().chunks(frames)
-    assert len(chunk.frames) == n_out and chunk.frames[: n] == tuple(frames)
+    assert len(chunk.frames) == n_out and chunk.frames[:n] == tuple(frames)
     assert (chunk.index, chunk.t0, chunk.t1) == (0, 0.0, t1)
 
 

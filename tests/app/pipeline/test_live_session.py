@@ -29,14 +29,29 @@ class Recorder:
         self.finished = threading.Event()
         self.ready = threading.Event()
 
-    def on_preview(self, frame): self.previews.append(frame.t)
-    def on_event(self, event): self.events.append(event)
-    def on_stats(self, stats): self.stats.append(stats)
-    def on_warning(self, text): self.warnings.append(text)
-    def on_loaded(self, loaded): self.ready.set()
-    def on_engine_error(self, failed): self.warnings.append(failed.message)
-    def on_engine_died(self, died): pass
-    def on_engine_state(self, state, detail): self.states.append(state)
+    def on_preview(self, frame):
+        self.previews.append(frame.t)
+
+    def on_event(self, event):
+        self.events.append(event)
+
+    def on_stats(self, stats):
+        self.stats.append(stats)
+
+    def on_warning(self, text):
+        self.warnings.append(text)
+
+    def on_loaded(self, loaded):
+        self.ready.set()
+
+    def on_engine_error(self, failed):
+        self.warnings.append(failed.message)
+
+    def on_engine_died(self, died):
+        pass
+
+    def on_engine_state(self, state, detail):
+        self.states.append(state)
 
     def on_finished(self, ended):
         self.ended = ended
@@ -58,8 +73,9 @@ def test_a_file_session_commentates_every_chunk_and_saves_as_it_goes(host, tmp_p
     host, rec = host
     clip = write_test_video(tmp_path / "clip.mp4", 6.0, fps=10, size=(640, 360))
     transcript = tmp_path / "t.jsonl"
-    session = host.start_session(FileSource(clip), rec, query="Describe.", transcript_path=transcript,
-                                 max_pixels=200 * 28 * 28)
+    session = host.start_session(
+        FileSource(clip), rec, query="Describe.", transcript_path=transcript, max_pixels=200 * 28 * 28
+    )
     assert rec.finished.wait(TIMEOUT)
     assert rec.ended.reason == "finished" and rec.ended.chunks == 4
     done = [e for e in rec.events if isinstance(e, ChunkDone)]
@@ -94,8 +110,9 @@ def test_stop_mid_file_ends_after_the_chunk_in_flight(host, tmp_path):
 
 def test_a_missing_file_ends_the_session_with_the_reason(host, tmp_path):
     host, rec = host
-    host.start_session(FileSource(tmp_path / "nope.mp4"), rec, query="q", transcript_path=None,
-                       max_pixels=200 * 28 * 28)
+    host.start_session(
+        FileSource(tmp_path / "nope.mp4"), rec, query="q", transcript_path=None, max_pixels=200 * 28 * 28
+    )
     assert rec.finished.wait(TIMEOUT)
     assert rec.ended.reason == "source_failed" and "not found" in rec.ended.message
 
@@ -103,6 +120,11 @@ def test_a_missing_file_ends_the_session_with_the_reason(host, tmp_path):
 def test_an_unwritable_transcript_fails_at_start(host, tmp_path):
     host, rec = host
     with pytest.raises(OutputError):
-        host.start_session(FileSource(tmp_path / "x.mp4"), rec, query="q", transcript_path=tmp_path / "no" / "t.jsonl",
-                           max_pixels=200 * 28 * 28)
+        host.start_session(
+            FileSource(tmp_path / "x.mp4"),
+            rec,
+            query="q",
+            transcript_path=tmp_path / "no" / "t.jsonl",
+            max_pixels=200 * 28 * 28,
+        )
     assert host.session is None

@@ -17,12 +17,12 @@ from models.engine.records import Frame
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
-        ((1080, 1920), (392, 728)),   # 1092x1932 is too big: beta = sqrt(1080*1920/301056), floor
+        ((1080, 1920), (392, 728)),  # 1092x1932 is too big: beta = sqrt(1080*1920/301056), floor
         ((720, 1280), (392, 728)),
-        ((480, 640), (448, 616)),     # 476x644 = 306,544 is just over max_pixels
-        ((240, 320), (252, 336)),     # rounding alone is enough
-        ((32, 32), (280, 280)),       # tiny: scaled up by sqrt(78400/1024) and ceiled
-        ((70, 1400), (56, 1400)),     # 70/28 = 2.5 rounds half to even (2), and 56*1400 == min_pixels
+        ((480, 640), (448, 616)),  # 476x644 = 306,544 is just over max_pixels
+        ((240, 320), (252, 336)),  # rounding alone is enough
+        ((32, 32), (280, 280)),  # tiny: scaled up by sqrt(78400/1024) and ceiled
+        ((70, 1400), (56, 1400)),  # 70/28 = 2.5 rounds half to even (2), and 56*1400 == min_pixels
     ],
 )
 def test_smart_resize_known_values(size, expected):

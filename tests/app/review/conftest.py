@@ -32,12 +32,18 @@ class JobRecorder:
         if state is EngineState.READY:
             self.ready.set()
 
-    def on_loaded(self, loaded): pass
-    def on_engine_error(self, failed): self.failed = failed.message
-    def on_engine_died(self, died): self.failed = died.reason
+    def on_loaded(self, loaded):
+        pass
+
+    def on_engine_error(self, failed):
+        self.failed = failed.message
+
+    def on_engine_died(self, died):
+        self.failed = died.reason
 
     # CommentaryListener and QuestionListener
-    def on_event(self, event): self.events.append(event)
+    def on_event(self, event):
+        self.events.append(event)
 
     def on_commentary_ended(self, reason, message):
         self.ended = (reason, message)

@@ -63,8 +63,16 @@ def test_a_stopped_run_resumes_where_it_stopped(review_host, run_commentary, cli
 def test_asking_about_a_moment_streams_and_saves_the_answer(review_host, clip):
     with ReviewSession(clip) as review:
         recorder = JobRecorder()
-        job = ask_about(review_host, review, recorder, t=6.0, question="What is moving?", query=DEFAULT_QUERY,
-                        max_pixels=PIXELS, window_s=4.0)
+        job = ask_about(
+            review_host,
+            review,
+            recorder,
+            t=6.0,
+            question="What is moving?",
+            query=DEFAULT_QUERY,
+            max_pixels=PIXELS,
+            window_s=4.0,
+        )
         assert recorder.done.wait(TIMEOUT) and recorder.failed is None
         deltas = [e for e in recorder.answers if isinstance(e, AnswerDelta)]
         final = recorder.answers[-1]
@@ -74,8 +82,16 @@ def test_asking_about_a_moment_streams_and_saves_the_answer(review_host, clip):
         assert (qa.t, qa.question, qa.answer, qa.window_s) == (6.0, "What is moving?", final.text, 4.0)
         # the same question on the same footage gets the same (greedy) answer from a fresh context
         second = JobRecorder()
-        ask_about(review_host, review, second, t=6.0, question="What is moving?", query=DEFAULT_QUERY,
-                  max_pixels=PIXELS, window_s=4.0)
+        ask_about(
+            review_host,
+            review,
+            second,
+            t=6.0,
+            question="What is moving?",
+            query=DEFAULT_QUERY,
+            max_pixels=PIXELS,
+            window_s=4.0,
+        )
         assert second.done.wait(TIMEOUT) and second.answers[-1].text == final.text
 
 
@@ -88,8 +104,9 @@ def test_a_question_ends_commentary_ahead_which_says_so(review_host, tmp_path):
         commentate_ahead(review_host, review, commentary, query=DEFAULT_QUERY, max_pixels=PIXELS)
         assert first_chunk.wait(TIMEOUT)
         question = JobRecorder()
-        ask_about(review_host, review, question, t=2.0, question="Who?", query=DEFAULT_QUERY, max_pixels=PIXELS,
-                  window_s=2.0)
+        ask_about(
+            review_host, review, question, t=2.0, question="Who?", query=DEFAULT_QUERY, max_pixels=PIXELS, window_s=2.0
+        )
         assert commentary.done.wait(TIMEOUT) and commentary.ended[0] == "stopped"
         assert question.done.wait(TIMEOUT) and isinstance(question.answers[-1], AnswerDone)
         assert 3.0 <= review.commentary_end < 30.0

@@ -51,8 +51,10 @@ def test_marks_notes_edits_and_removal_survive_reopening(session, clip):
         session.remove("nope")
     session.close()
     with ReviewSession(clip) as again:
-        assert again.items() == [Note(note.id, 1.0, "Back line far too high"),
-                                 QA(qa.id, 6.0, "Who has the ball?", "The left winger.", 10.0)]
+        assert again.items() == [
+            Note(note.id, 1.0, "Back line far too high"),
+            QA(qa.id, 6.0, "Who has the ball?", "The left winger.", 10.0),
+        ]
         assert again.add_note(7.0).id not in {note.id, qa.id, mark.id}
 
 

@@ -75,7 +75,7 @@ def test_whitespace_is_normalised():
 
 
 def test_long_commentary_is_cut_into_readable_cues_keeping_every_word():
-    texts = [" " + " ".join(WORDS[i:i + 4]) for i in range(0, len(WORDS), 4)]
+    texts = [" " + " ".join(WORDS[i : i + 4]) for i in range(0, len(WORDS), 4)]
     cues = build_cues(_chunks(texts))
     assert len(cues) > 1
     _check_rules(cues)
@@ -142,7 +142,7 @@ def test_vtt_format_and_round_trip(tmp_path):
 
 
 def test_built_cues_survive_both_formats(tmp_path):
-    cues = build_cues(_chunks([" " + " ".join(WORDS[i:i + 5]) for i in range(0, len(WORDS), 5)]))
+    cues = build_cues(_chunks([" " + " ".join(WORDS[i : i + 5]) for i in range(0, len(WORDS), 5)]))
     write_srt(cues, tmp_path / "a.srt")
     write_vtt(cues, tmp_path / "a.vtt")
     for parsed in (parse_srt((tmp_path / "a.srt").read_text()), parse_vtt((tmp_path / "a.vtt").read_text())):
@@ -154,10 +154,10 @@ def test_built_cues_survive_both_formats(tmp_path):
 @pytest.mark.parametrize(
     "bad",
     [
-        "2\n00:00:01,000 --> 00:00:02,000\nHi\n",                # numbering must start at 1
-        "1\n00:00:01.000 --> 00:00:02,000\nHi\n",                # '.' is WebVTT's separator
+        "2\n00:00:01,000 --> 00:00:02,000\nHi\n",  # numbering must start at 1
+        "1\n00:00:01.000 --> 00:00:02,000\nHi\n",  # '.' is WebVTT's separator
         "1\n00:00:01,000 -> 00:00:02,000\nHi\n",
-        "1\n00:00:01,000 --> 00:00:02,000\n",                    # no text
+        "1\n00:00:01,000 --> 00:00:02,000\n",  # no text
         "1\n00:00:01,000 --> 00:00:02,000\nA\n\n3\n00:00:03,000 --> 00:00:04,000\nB\n",
     ],
 )
@@ -171,9 +171,7 @@ def test_parse_vtt_is_strict():
         parse_vtt("00:00:01.000 --> 00:00:02.000\nHi\n")
     with pytest.raises(ValueError):
         parse_vtt("WEBVTT\n\n00:00:01,000 --> 00:00:02.000\nHi\n")
-    assert parse_vtt("WEBVTT\n\nNOTE hi\n\nid-1\n01:02.500 --> 01:03.000 align:start\nHi\n") == [
-        Cue(62.5, 63.0, "Hi")
-    ]
+    assert parse_vtt("WEBVTT\n\nNOTE hi\n\nid-1\n01:02.500 --> 01:03.000 align:start\nHi\n") == [Cue(62.5, 63.0, "Hi")]
 
 
 def test_cue_needs_positive_duration():

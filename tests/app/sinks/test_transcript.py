@@ -98,8 +98,9 @@ while True:
 def test_killed_writer_leaves_only_whole_lines(tmp_path):
     path = tmp_path / "t.jsonl"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], cwd=REPO, env=env,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.2)  # let it be in the middle of writing

@@ -21,7 +21,8 @@ from app.sinks.voice import Speaker, playback_devices, playback_problem
 
 needs_espeak = pytest.mark.skipif(
     not (ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")),
-    reason="espeak-ng is not installed (scripts/ensure_system_packages.sh installs it)")
+    reason="espeak-ng is not installed (scripts/ensure_system_packages.sh installs it)",
+)
 
 FAKE_APLAY = """#!/bin/sh
 for last; do :; done
@@ -133,8 +134,10 @@ def test_missing_audio_player_is_reported(tmp_path, monkeypatch):
         assert problem is not None and "espeak-ng" in problem
 
 
-needs_aplay = pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("aplay"),
-                                 reason="aplay (alsa-utils) plays speech on Linux only")
+needs_aplay = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not shutil.which("aplay"),
+    reason="aplay (alsa-utils) plays speech on Linux only",
+)
 
 
 def _wait(condition) -> None:

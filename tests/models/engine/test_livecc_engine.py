@@ -25,8 +25,11 @@ def make_engine(tiny_model):
     engines = []
 
     def make(n_ctx=4096, max_new_tokens=16, greedy=True, **kw):
-        opts = EngineOptions(runtime=RuntimeOptions(n_ctx=n_ctx, n_threads=2),
-                             sampling=SamplingOptions(greedy=greedy, **kw), max_new_tokens=max_new_tokens)
+        opts = EngineOptions(
+            runtime=RuntimeOptions(n_ctx=n_ctx, n_threads=2),
+            sampling=SamplingOptions(greedy=greedy, **kw),
+            max_new_tokens=max_new_tokens,
+        )
         engine = LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, opts)
         engines.append(engine)
         return engine
@@ -100,7 +103,6 @@ def test_two_frames_become_one_temporal_patch(make_engine, clip_chunks):
         assert engine.runtime.vision_segments(part) == [((h // 28) * (w // 28), max(h, w) // 28)]
     finally:
         part.free()
-
 
 
 def test_the_opening_chunk_is_one_video_segment_of_three_patches(make_engine, clip_chunks):

@@ -64,16 +64,39 @@ def build_reference(folder: Path):
     text, _vision, vocab = tiny_configs()
     ids = vocab.token_id
     config = transformers.Qwen2VLConfig(
-        text_config=dict(vocab_size=text.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
-                         max_position_embeddings=32768, bos_token_id=ids("<|endoftext|>"),
-                         eos_token_id=ids("<|im_end|>"),
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}),
-        vision_config=dict(depth=2, embed_dim=64, hidden_size=64, num_heads=4, mlp_ratio=4, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, in_channels=3, hidden_act="quick_gelu"),
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
-        bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), tie_word_embeddings=False)
+        text_config=dict(
+            vocab_size=text.vocab_size,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            rms_norm_eps=1e-6,
+            max_position_embeddings=32768,
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+        ),
+        vision_config=dict(
+            depth=2,
+            embed_dim=64,
+            hidden_size=64,
+            num_heads=4,
+            mlp_ratio=4,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            in_channels=3,
+            hidden_act="quick_gelu",
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=ids("<|im_end|>"),
+        tie_word_embeddings=False,
+    )
     model = transformers.Qwen2VLForConditionalGeneration(config).eval()
     names = {canonical_hf_name(k): k for k in model.state_dict()}
     model.load_state_dict({names[k]: torch.from_numpy(v) for k, v in tiny_tensors()}, strict=True)
@@ -102,7 +125,7 @@ def frames(n: int, seed: int) -> list[np.ndarray]:
     out = []
     for i in range(n):
         frame = (base // 2 + rng.integers(0, 128, (H, W, 3))).astype(np.uint8)
-        frame[20:60, 10 + 6 * i:50 + 6 * i] = (255, 200, 0)
+        frame[20:60, 10 + 6 * i : 50 + 6 * i] = (255, 200, 0)
         out.append(frame)
     return out
 
@@ -157,7 +180,7 @@ def mtmd_embeddings(text: Path, mmproj: Path, pair: list[np.ndarray], flash_attn
             bitmap = mtmd.mtmd_bitmap_init(W, H, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
             mtmd.mtmd_bitmap_set_mergeable(bitmap, True)
             bitmaps.append(bitmap)
-        raw = (mtmd.mtmd_default_marker() * 2)
+        raw = mtmd.mtmd_default_marker() * 2
         inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=False, parse_special=True)
         chunks = mtmd.mtmd_input_chunks_init()
         try:
@@ -232,8 +255,12 @@ def test_tokenizers_agree_on_the_livecc_prompts(ref):
 def hf_logits(model, ids: list[int], pvs: list[torch.Tensor], grids: list[tuple]) -> np.ndarray:
     x = torch.tensor([ids])
     with torch.no_grad():
-        out = model(input_ids=x, pixel_values_videos=torch.cat(pvs), video_grid_thw=torch.tensor(grids),
-                    mm_token_type_ids=(x == model.config.video_token_id).int() * 2)
+        out = model(
+            input_ids=x,
+            pixel_values_videos=torch.cat(pvs),
+            video_grid_thw=torch.tensor(grids),
+            mm_token_type_ids=(x == model.config.video_token_id).int() * 2,
+        )
     return out.logits[0, -1].double().numpy()
 
 
@@ -270,7 +297,7 @@ def stream_chunks(seed: int, later: int = 3) -> list[VideoChunk]:
     all_frames = [Frame(i * 0.5, f) for i, f in enumerate(rgb)]
     chunks = [VideoChunk(0, tuple(all_frames[:6]), 0.0, 3.0)]
     for k in range(later):
-        pair = tuple(all_frames[6 + 2 * k:8 + 2 * k])
+        pair = tuple(all_frames[6 + 2 * k : 8 + 2 * k])
         chunks.append(VideoChunk(k + 1, pair, pair[0].t, pair[-1].t + 0.5))
     return chunks
 
@@ -292,8 +319,13 @@ def transformers_stream(model, tok, chunks: list[VideoChunk]) -> list[list[int]]
         grids.append(thw)
         x = torch.tensor([ids])
         with torch.no_grad():
-            out = model(input_ids=x, pixel_values_videos=torch.cat(pvs), video_grid_thw=torch.tensor(grids),
-                        mm_token_type_ids=(x == model.config.video_token_id).int() * 2, use_cache=True)
+            out = model(
+                input_ids=x,
+                pixel_values_videos=torch.cat(pvs),
+                video_grid_thw=torch.tensor(grids),
+                mm_token_type_ids=(x == model.config.video_token_id).int() * 2,
+                use_cache=True,
+            )
         reply: list[int] = []
         for n in range(LIMIT):
             scores = out.logits[0, -1].double().numpy()
@@ -305,8 +337,7 @@ def transformers_stream(model, tok, chunks: list[VideoChunk]) -> list[list[int]]
             reply.append(token)
             if n < LIMIT - 1:
                 with torch.no_grad():
-                    out = model(input_ids=torch.tensor([[token]]), cache=out.past_key_values,
-                                use_cache=True)
+                    out = model(input_ids=torch.tensor([[token]]), cache=out.past_key_values, use_cache=True)
         replies.append(reply)
         ids += reply[:-1] if len(reply) == LIMIT else reply
     return replies
@@ -328,8 +359,11 @@ def engine_stream(pair: tuple[Path, Path], chunks: list[VideoChunk], monkeypatch
         return token
 
     monkeypatch.setattr(TokenSampler, "pick", recording_pick)
-    options = EngineOptions(runtime=RuntimeOptions(n_ctx=4096, n_threads=2),
-                            sampling=SamplingOptions(greedy=True, repetition_penalty=PENALTY), max_new_tokens=LIMIT)
+    options = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=4096, n_threads=2),
+        sampling=SamplingOptions(greedy=True, repetition_penalty=PENALTY),
+        max_new_tokens=LIMIT,
+    )
     replies = []
     with LiveCCEngine(*pair, options) as engine:
         for chunk in chunks:

@@ -33,16 +33,21 @@ from tests.models.engine.prompt_spy import spy_prompts
 
 # ------------------------------------------------------------------ decisions
 
+
 def fake_ledger(n_turns, vision=100, vision_pos=10, reply=8, frames=True):
     """A sink and ``n_turns`` chunk turns laid out as the engine would record them."""
     ledger = ContextLedger()
     pos = 0
     for i in range(n_turns):
         turn = ledger.new_turn(i == 0, t0=float(i), t1=float(i + 1))
-        kinds = ([(PartKind.SINK, 20, 20)] if i == 0 else []) + [(PartKind.TIME, 12, 12),
-                                                                 (PartKind.VISION, vision, vision_pos)]
-        kinds += ([(PartKind.QUERY, 6, 6)] if i == 0 else []) + [(PartKind.HEADER, 5, 5),
-                                                                 (PartKind.REPLY, reply, reply)]
+        kinds = ([(PartKind.SINK, 20, 20)] if i == 0 else []) + [
+            (PartKind.TIME, 12, 12),
+            (PartKind.VISION, vision, vision_pos),
+        ]
+        kinds += ([(PartKind.QUERY, 6, 6)] if i == 0 else []) + [
+            (PartKind.HEADER, 5, 5),
+            (PartKind.REPLY, reply, reply),
+        ]
         for kind, cells, positions in kinds:
             ledger.add(turn, Span(kind, pos, pos + positions, cells, [i]))
             pos += positions
@@ -149,16 +154,19 @@ def two_minutes(tmp_path_factory):
 
 
 def make_engine(tiny_model, settings=SETTINGS, n_ctx=N_CTX):
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=n_ctx, n_threads=2),
-                         sampling=SamplingOptions(greedy=True), max_new_tokens=8)
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=n_ctx, n_threads=2), sampling=SamplingOptions(greedy=True), max_new_tokens=8
+    )
     return LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, opts, policy=StreamingWindowPolicy(settings))
 
 
 def rebuilt_spans(engine):
     """(turn, span) of what the last re-prime evaluated after the sink, in position order."""
     end = engine.reprimes[-1].n_past_after
-    return sorted(((t, sp) for t in engine.ledger.turns for sp in t.spans
-                   if sp.kind is not PartKind.SINK and sp.p1 <= end), key=lambda ts: ts[1].p0)
+    return sorted(
+        ((t, sp) for t in engine.ledger.turns for sp in t.spans if sp.kind is not PartKind.SINK and sp.p1 <= end),
+        key=lambda ts: ts[1].p0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -178,16 +186,25 @@ def long_run(tiny_model, two_minutes):
             sink0 = (engine.ledger.sink.p0, engine.ledger.sink.p1, list(engine.ledger.sink.tokens))
         spans = sorted((s for t in engine.ledger.turns for s in t.spans), key=lambda s: s.p0)
         kept_reply = next((s.n_tokens for s in engine.ledger.turns[-1].spans if s.kind is PartKind.REPLY), 0)
-        records.append(dict(
-            done=done, reprimed=reprimed, report=engine.reprimes[-1] if reprimed else None,
-            evaluated=engine.runtime.evaluated_tokens() - before_eval, kept_reply=kept_reply,
-            n_past=engine.n_past, used=engine.ledger.used, positions=engine.runtime.position_range(),
-            span_sum=sum(s.n_tokens for s in spans), spans=[(s.kind, s.p0, s.p1) for s in spans],
-            texts=seen[before_seen:], framed=sum(t.frames is not None for t in engine.ledger.turns),
-            replies={t.index: engine.runtime.text_of(t.reply) for t in engine.ledger.turns},
-            rebuilt=rebuilt_spans(engine) if reprimed else None,
-            sink=(engine.ledger.sink.p0, engine.ledger.sink.p1, list(engine.ledger.sink.tokens)),
-        ))
+        records.append(
+            dict(
+                done=done,
+                reprimed=reprimed,
+                report=engine.reprimes[-1] if reprimed else None,
+                evaluated=engine.runtime.evaluated_tokens() - before_eval,
+                kept_reply=kept_reply,
+                n_past=engine.n_past,
+                used=engine.ledger.used,
+                positions=engine.runtime.position_range(),
+                span_sum=sum(s.n_tokens for s in spans),
+                spans=[(s.kind, s.p0, s.p1) for s in spans],
+                texts=seen[before_seen:],
+                framed=sum(t.frames is not None for t in engine.ledger.turns),
+                replies={t.index: engine.runtime.text_of(t.reply) for t in engine.ledger.turns},
+                rebuilt=rebuilt_spans(engine) if reprimed else None,
+                sink=(engine.ledger.sink.p0, engine.ledger.sink.p1, list(engine.ledger.sink.tokens)),
+            )
+        )
     yield engine, records, sink0
     engine.close()
 
@@ -269,8 +286,14 @@ def test_a_reprime_writes_a_reply_back_as_the_ids_sampled_not_as_retokenized_tex
         turns[-1].reply = halves + [merged]  # non-canonical: text_of() would tokenize to [merged, merged]
         assert runtime.tokenize_text(runtime.text_of(turns[-1].reply)) != turns[-1].reply
         before = runtime.evaluated_tokens()
-        report = rebuild_after_sink(runtime, engine.ledger, RePrimePlan(turns, frozenset()), n_past=engine.n_past,
-                                    query=engine.query, marker=runtime.marker)
+        report = rebuild_after_sink(
+            runtime,
+            engine.ledger,
+            RePrimePlan(turns, frozenset()),
+            n_past=engine.n_past,
+            query=engine.query,
+            marker=runtime.marker,
+        )
         rebuilt = [sp for sp in turns[-1].spans if sp.kind is PartKind.REPLY]
         assert [sp.tokens for sp in rebuilt] == [halves + [merged]]
         # llama.cpp evaluated exactly the spans the ledger records: three ids for that reply, not two.

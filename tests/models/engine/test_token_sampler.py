@@ -55,7 +55,7 @@ def test_top_k_ids_are_exactly_the_k_largest(n, ties):
             scores = np.round(scores, 1)  # many equal scores around the cut
         ids = top_k_ids(scores, k)
         assert len(ids) == min(k, n) == len(set(ids.tolist()))
-        assert np.array_equal(np.sort(scores[ids]), np.sort(scores)[n - min(k, n):])
+        assert np.array_equal(np.sort(scores[ids]), np.sort(scores)[n - min(k, n) :])
 
 
 def test_top_k_ids_when_the_best_scores_all_sit_in_one_stretch():

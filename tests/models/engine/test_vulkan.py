@@ -35,14 +35,28 @@ def _unavailable(why: str) -> None:
 def run_child(model) -> dict:
     env = dict(os.environ, GGML_VK_VISIBLE_DEVICES="0")
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.models.engine.vulkan_parity_child", str(model.text_path), str(model.mmproj_path),
-         str(SECONDS), str(MAX_PIXELS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "tests.models.engine.vulkan_parity_child",
+            str(model.text_path),
+            str(model.mmproj_path),
+            str(SECONDS),
+            str(MAX_PIXELS),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"the child failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if "Vulkan" not in result["backends"]:
-        _unavailable(f"this llama-cpp-python has no Vulkan backend ({', '.join(result['backends'])}); "
-                     "make setup GPU=vulkan builds one")
+        _unavailable(
+            f"this llama-cpp-python has no Vulkan backend ({', '.join(result['backends'])}); "
+            "make setup GPU=vulkan builds one"
+        )
     if not result["devices"]:
         _unavailable("no Vulkan device (install mesa-vulkan-drivers for the software one, lavapipe)")
     return result
@@ -58,7 +72,10 @@ TOLERANCE = 0.1
 
 def compare(result: dict) -> None:
     cpu, gpu = result["cpu"], result["gpu"]
-    assert cpu["device"].startswith("CPU — ") and gpu["device"].startswith("GPU (Vulkan): "), (cpu["device"], gpu["device"])
+    assert cpu["device"].startswith("CPU — ") and gpu["device"].startswith("GPU (Vulkan): "), (
+        cpu["device"],
+        gpu["device"],
+    )
     assert len(cpu["tokens"]) == len(gpu["tokens"]) >= 4
     for i, (a, b) in enumerate(zip(cpu["logits"], gpu["logits"], strict=True)):
         a, b = np.asarray(a), np.asarray(b)

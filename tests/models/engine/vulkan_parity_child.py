@@ -31,8 +31,11 @@ N_NEW = 8
 
 
 def run(model: str, mmproj: str, chunks, device: str) -> dict:
-    opts = EngineOptions(runtime=RuntimeOptions(n_ctx=4096, n_threads=2, n_gpu_layers=-1, device=device),
-                         sampling=SamplingOptions(greedy=True), max_new_tokens=N_NEW)
+    opts = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=4096, n_threads=2, n_gpu_layers=-1, device=device),
+        sampling=SamplingOptions(greedy=True),
+        max_new_tokens=N_NEW,
+    )
     out = {"tokens": [], "logits": []}
     with LiveCCEngine(model, mmproj, opts) as engine:
         out["device"] = engine.device.describe()

@@ -31,4 +31,3 @@ def test_the_overlay_is_published_while_shown_and_follows_moves(qtbot, make_main
     assert Rect(60, 90, round(300 * dpr), round(80 * dpr)) in holder()
     overlay.clear()  # no text: hidden again
     assert len(holder()) == 1
-

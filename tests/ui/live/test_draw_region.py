@@ -1,4 +1,4 @@
-""""Draw region…" opens the region selector when its real button is clicked, and a drawn region is used."""
+""" "Draw region…" opens the region selector when its real button is clicked, and a drawn region is used."""
 
 from __future__ import annotations
 

@@ -16,8 +16,20 @@ def test_download_from_the_catalog_installs_the_pair(qtbot, tiny_model, tmp_path
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    (models / "catalog.json").write_text(json.dumps({"models": [
-        {"id": "tiny-hub", "repo": "me/tiny", "model": {"file": "tiny.gguf"}, "mmproj": {"file": "mmproj.gguf"}}]}))
+    (models / "catalog.json").write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "tiny-hub",
+                        "repo": "me/tiny",
+                        "model": {"file": "tiny.gguf"},
+                        "mmproj": {"file": "mmproj.gguf"},
+                    }
+                ]
+            }
+        )
+    )
     files = {"tiny.gguf": tiny_model.text_path.read_bytes(), "mmproj.gguf": tiny_model.mmproj_path.read_bytes()}
     with HubServer({"me/tiny": files}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)

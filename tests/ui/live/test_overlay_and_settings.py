@@ -93,8 +93,9 @@ def test_overlay_text_is_readable_over_white(qtbot):
     painter = QPainter(canvas)
     overlay.render(painter, QPoint(0, 0))
     painter.end()
-    dark = sum(QColor(canvas.pixel(x, y)).lightness() < 60
-               for y in range(canvas.height()) for x in range(0, canvas.width(), 2))
+    dark = sum(
+        QColor(canvas.pixel(x, y)).lightness() < 60 for y in range(canvas.height()) for x in range(0, canvas.width(), 2)
+    )
     assert dark > 30
 
 
@@ -119,7 +120,12 @@ def test_settings_dialog_round_trip_through_the_window(qtbot, make_main_window, 
     assert reloaded.warnings == ()
     s = reloaded.settings
     assert (s.overlay.font_size, s.overlay.text_color, s.voice.rate, s.voice.voice_id, s.model.n_ctx) == (
-        40, "#FFCC00", 150, "en", 2048)
+        40,
+        "#FFCC00",
+        150,
+        "en",
+        2048,
+    )
     assert (s.context.policy, s.context.vision_window_s) == ("evict", 15)
     assert s == window.settings
     titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]

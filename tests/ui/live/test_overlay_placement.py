@@ -73,8 +73,9 @@ def test_main_window_overlay_never_opens_over_it_and_reset_position_works(qtbot,
     assert overlay.isVisible()
     assert not overlay.geometry().intersects(window.frameGeometry())
     overlay.move(overlay.x() + 1, window.y() + 10)  # dragged over the window
-    reset = [a for a in window.menuBar().findChildren(type(window.overlay_action))
-             if a.text() == "Reset overlay position"]
+    reset = [
+        a for a in window.menuBar().findChildren(type(window.overlay_action)) if a.text() == "Reset overlay position"
+    ]
     assert reset
     reset[0].trigger()
     assert not overlay.geometry().intersects(window.frameGeometry())

@@ -16,11 +16,11 @@ from models.engine.records import ChunkDone
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not ctypes.util.find_library("espeak-ng") or not shutil.which("aplay"),
-    reason="espeak-ng and aplay are needed (scripts/ensure_system_packages.sh)")
+    reason="espeak-ng and aplay are needed (scripts/ensure_system_packages.sh)",
+)
 
 
-def test_failed_playback_shows_one_banner_switches_voice_off_and_can_be_retried(qtbot, make_main_window,
-                                                                                tiny_settings):
+def test_failed_playback_shows_one_banner_switches_voice_off_and_can_be_retried(qtbot, make_main_window, tiny_settings):
     settings = tiny_settings.replace("voice", output_device="livecc_no_such_device", enabled=False)
     window = make_main_window(settings)
     problems = []

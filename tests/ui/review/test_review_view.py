@@ -32,8 +32,12 @@ def clip(tmp_path):
 
 @pytest.fixture
 def tiny_load(tiny_model):
-    options = EngineOptions(runtime=RuntimeOptions(n_ctx=4096, n_threads=1), sampling=SamplingOptions(greedy=True),
-                            max_new_tokens=4, answer_max_tokens=8)
+    options = EngineOptions(
+        runtime=RuntimeOptions(n_ctx=4096, n_threads=1),
+        sampling=SamplingOptions(greedy=True),
+        max_new_tokens=4,
+        answer_max_tokens=8,
+    )
     return Load(str(tiny_model.text_path), str(tiny_model.mmproj_path), options, DEFAULT_QUERY)
 
 
@@ -96,8 +100,9 @@ def test_commentary_ahead_fills_the_timeline_and_clicking_seeks(qtbot, make_revi
     view.reader.step(-1)
     assert shown_time(qtbot, view, 2.2)
     view.reader.set_rate(4.0)
-    SignalLog(view.reader.playingChanged).wait_for(qtbot, lambda on: not on, 30_000,
-                                                   action=view.toggle_play)  # plays to the end, then stops
+    SignalLog(view.reader.playingChanged).wait_for(
+        qtbot, lambda on: not on, 30_000, action=view.toggle_play
+    )  # plays to the end, then stops
     assert view.reader.position == pytest.approx(5.9, abs=1e-3)
     assert view.play_button.text() == "Play"
 

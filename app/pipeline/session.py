@@ -41,6 +41,7 @@ from models.errors import LiveCCError
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_WIDTH = 640
+FAILED_CHUNKS_TO_STOP = 3  # chunks the engine fails in a row before the session ends with its error
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class Session:
         self._capture_end = ("finished", "The video is finished.")
         self._stopping = threading.Event()
         self._ended: SessionEnded | None = None
+        self._failed_in_a_row = 0
+        self._first_failure = ""
         self._announced = threading.Event()
         self._writer: JsonlTranscriptWriter | None = None
         self._thread = threading.Thread(target=self._capture, name=f"capture-{session_id}", daemon=True)
@@ -243,6 +246,17 @@ class Session:
                     self._stopping.set()
                     self._finish("error", message.message)
                 return
+            with self._lock:
+                if message.during == "chunk":
+                    self._failed_in_a_row += 1
+                    if self._failed_in_a_row == 1:
+                        self._first_failure = message.message  # the cause; later failures may only follow from it
+                    if self._failed_in_a_row >= FAILED_CHUNKS_TO_STOP:
+                        # A damaged model fails every chunk alike: one clear end, not a warning a second.
+                        self._in_flight = None
+                        self._stopping.set()
+                        self._finish("error", self._first_failure)
+                        return
             self.listener.on_warning(message.message)
             with self._lock:
                 if message.during == "chunk":
@@ -262,6 +276,7 @@ class Session:
                 self._after_chunk()
 
     def _record(self, done: ChunkDone) -> None:
+        self._failed_in_a_row = 0
         self.chunks.append(done)
         self.position_s = max(self.position_s, done.t1)
         if self._writer is not None:

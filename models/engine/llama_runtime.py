@@ -27,7 +27,7 @@ import numpy as np
 from llama_cpp import mtmd_cpp
 
 from models.engine import defaults
-from models.engine.devices import choose_device
+from models.engine.devices import Device, DeviceChoice, choose_device
 from models.engine.gguf_check import ModelPair, check_model_pair
 from models.errors import CorruptModelError, EngineError, ModelLoadError
 
@@ -191,51 +191,77 @@ class LlamaMtmdRuntime:
 
     # ----------------------------------------------------------------- loading
     def _load(self) -> None:
+        """Place the model (device, layers), load it, make its context, load the projector."""
         opts = self.options
-        mparams = llama_cpp.llama_model_default_params()
-        n_layers = self.pair.n_layers
-        requested, vision_wanted = opts.n_gpu_layers, opts.vision_on_gpu
-        self.gpu_plan = ""
-        self.device_choice = choice = choose_device(opts.device)
+        choice = self.device_choice = choose_device(opts.device)
         gpu = choice.device
+        layers, vision_wanted = self._plan_layers(choice)
+        wanted = self.pair.n_layers + 1 if layers < 0 else layers
+        self._load_text_model(gpu, wanted)
+        threads = opts.n_threads or cpu_threads()
+        self._create_context(gpu, threads)
+        vision_on_gpu = gpu is not None and vision_wanted and layers != 0
+        self._load_projector(gpu if vision_on_gpu else None, threads)
+        self.device = DeviceReport(
+            gpu_offload_supported=gpu is not None,
+            n_layers=self.pair.n_layers,
+            n_layers_offloaded=min(wanted, self.pair.n_layers + 1) if gpu else 0,
+            vision_on_gpu=vision_on_gpu,
+            backend=gpu.backend if gpu else "",
+            device_name=gpu.description if gpu else "",
+            cpu_reason=choice.reason if gpu is None else "",
+        )
+        self._batch = llama_cpp.llama_batch_ext_init(self._ctx)
+        self._prompt_evaluated = self._token_decoded = False
+
+    def _plan_layers(self, choice: DeviceChoice) -> tuple[int, bool]:
+        """Layers to offload (-1 all) and whether the vision encoder may use the GPU; sets ``gpu_plan``."""
+        opts = self.options
+        self.gpu_plan = ""
+        if choice.device is None:
+            return 0, False
+        requested, vision_wanted = opts.n_gpu_layers, opts.vision_on_gpu
+        if requested is None:
+            from models.gpu_layers import auto_gpu_layers, detect_vram
+
+            try:
+                plan = auto_gpu_layers(
+                    self.pair.text_path,
+                    self.pair.mmproj_path,
+                    opts.n_ctx,
+                    gpu_supported=True,
+                    vram=detect_vram(device=choice.device),
+                )
+            except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
+                raise CorruptModelError(
+                    f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
+                    "download or convert the model again."
+                ) from exc
+            requested, vision_wanted = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu
+            self.gpu_plan = plan.reason
+        self.gpu_plan = "; ".join(p for p in (choice.reason, self.gpu_plan) if p)
+        return requested, vision_wanted
+
+    def _load_text_model(self, gpu: Device | None, n_gpu_layers: int) -> None:
+        mparams = llama_cpp.llama_model_default_params()
         if gpu is None:
-            requested = 0
             # No device at all, not just no layers: with layers on the CPU llama.cpp would still
             # send large prompt batches to a GPU ("op offload"), and "CPU" must mean the CPU.
             self._devices = (ctypes.c_void_p * 1)(None)
-            mparams.devices = ctypes.addressof(self._devices)
         else:
             # Only the chosen GPU: llama.cpp would otherwise split layers over every GPU it sees.
             self._devices = (ctypes.c_void_p * 2)(gpu.handle, None)
-            mparams.devices = ctypes.addressof(self._devices)
-            if requested is None:
-                from models.gpu_layers import auto_gpu_layers, detect_vram
-
-                try:
-                    plan = auto_gpu_layers(
-                        self.pair.text_path,
-                        self.pair.mmproj_path,
-                        opts.n_ctx,
-                        gpu_supported=True,
-                        vram=detect_vram(device=gpu),
-                    )
-                except (ValueError, struct.error) as exc:  # headers our checks passed but the estimate cannot read
-                    raise CorruptModelError(
-                        f"{self.pair.text_path.name} or {self.pair.mmproj_path.name} has a damaged header ({exc}); "
-                        "download or convert the model again."
-                    ) from exc
-                requested, vision_wanted = plan.n_gpu_layers, vision_wanted and plan.vision_on_gpu
-                self.gpu_plan = plan.reason
-            self.gpu_plan = "; ".join(p for p in (choice.reason, self.gpu_plan) if p)
-        wanted = n_layers + 1 if requested < 0 else requested
-        mparams.n_gpu_layers = wanted
+        mparams.devices = ctypes.addressof(self._devices)
+        mparams.n_gpu_layers = n_gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(str(self.pair.text_path).encode(), mparams)
         if not self._model:
             raise ModelLoadError(
                 f"llama.cpp could not load the model {self.pair.text_path}. "
                 "The file may be damaged or from an unsupported llama.cpp version; download it again."
             )
-        threads = opts.n_threads or cpu_threads()
+
+    def _create_context(self, gpu: Device | None, threads: int) -> None:
+        opts = self.options
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = opts.n_ctx
         cparams.n_batch = opts.n_batch
@@ -260,14 +286,15 @@ class LlamaMtmdRuntime:
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
 
-        mparams_mtmd = mtmd_cpp.mtmd_context_params_default()
-        vision_on_gpu = gpu is not None and vision_wanted and requested != 0
-        mparams_mtmd.use_gpu = vision_on_gpu
-        mparams_mtmd.device = gpu.handle if vision_on_gpu else None
-        mparams_mtmd.n_threads = threads
-        mparams_mtmd.print_timings = False
-        mparams_mtmd.warmup = False
-        self._mtmd = mtmd_cpp.mtmd_init_from_file(str(self.pair.mmproj_path).encode(), self._model, mparams_mtmd)
+    def _load_projector(self, gpu: Device | None, threads: int) -> None:
+        """The vision encoder, on ``gpu`` (``None``: the CPU)."""
+        params = mtmd_cpp.mtmd_context_params_default()
+        params.use_gpu = gpu is not None
+        params.device = gpu.handle if gpu is not None else None
+        params.n_threads = threads
+        params.print_timings = False
+        params.warmup = False
+        self._mtmd = mtmd_cpp.mtmd_init_from_file(str(self.pair.mmproj_path).encode(), self._model, params)
         if not self._mtmd:
             raise ModelLoadError(
                 f"llama.cpp could not load the vision projector {self.pair.mmproj_path}. "
@@ -276,17 +303,6 @@ class LlamaMtmdRuntime:
         if not mtmd_cpp.mtmd_support_vision(self._mtmd):
             raise ModelLoadError(f"{self.pair.mmproj_path.name} has no vision encoder; LiveCC needs one.")
         self.marker = mtmd_cpp.mtmd_default_marker().decode()
-        self.device = DeviceReport(
-            gpu_offload_supported=gpu is not None,
-            n_layers=n_layers,
-            n_layers_offloaded=min(wanted, n_layers + 1) if gpu else 0,
-            vision_on_gpu=vision_on_gpu,
-            backend=gpu.backend if gpu else "",
-            device_name=gpu.description if gpu else "",
-            cpu_reason=choice.reason if gpu is None else "",
-        )
-        self._batch = llama_cpp.llama_batch_ext_init(self._ctx)
-        self._prompt_evaluated = self._token_decoded = False
 
     def close(self) -> None:
         """Free everything llama.cpp holds. Safe to call twice."""

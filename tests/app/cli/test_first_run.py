@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -70,3 +72,30 @@ def test_readme_first_lines_say_what_make_run_does():
     head = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split("\n## ")[0].split())
     assert "make run" in head and "opens the desktop app" in head and "no display" in head
     assert "livecc-desk demo" in head
+
+
+def test_make_run_in_a_clean_clone_without_a_display_runs_the_demo(tmp_path):
+    """``make run`` in a fresh clone, DISPLAY unset: the demo commentates and the window is explained.
+
+    The clone reuses this test run's environment (``VENV=``, its install stamp taken as made) instead
+    of building another one for minutes; everything else is the clone's own Makefile and checkout.
+    """
+    clone = tmp_path / "clone"
+    done = subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.skip(f"cannot clone this checkout: {done.stderr.strip()}")
+    venv = Path(sys.prefix)
+    stamps = sorted(venv.glob(".installed*"))
+    if not stamps or not (venv / "bin" / "livecc-desk").exists():
+        pytest.skip("the test environment was not made by `make setup`")
+    result = subprocess.run(
+        ["make", f"VENV={venv}", "-o", str(stamps[-1]), "-o", "system", "run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=clone,
+        env=headless_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "demo" in result.stderr.lower() and "livecc-desk" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ import pytest
 from app.engine.host import EngineHost, EngineState
 from app.engine.process import Load
 from app.errors import OutputError
-from app.pipeline.session import export_transcript
+from app.pipeline.session import FAILED_CHUNKS_TO_STOP, export_transcript
 from app.settings import Settings, engine_options
 from app.sinks.subtitles import parse_srt, parse_vtt
 from app.sinks.transcript import read_transcript
@@ -128,3 +128,24 @@ def test_an_unwritable_transcript_fails_at_start(host, tmp_path):
             max_pixels=200 * 28 * 28,
         )
     assert host.session is None
+
+
+def test_an_engine_that_fails_every_chunk_ends_the_session_with_its_error(tiny_model, tmp_path):
+    from tests.models.test_model_file_checks import copy_pair, fill_tensor
+
+    (tmp_path / "nan").mkdir()
+    text, mmproj = copy_pair(tiny_model, tmp_path / "nan")
+    fill_tensor(mmproj, "mm.2.weight", float("nan"))  # weights our header checks cannot see
+    rec = Recorder()
+    host = EngineHost(rec, tmp_path / "logs")
+    options = engine_options(Settings().replace("model", n_ctx=4096, n_threads=1).replace("commentary", greedy=True))
+    host.load(Load(str(text), str(mmproj), options, "Describe."))
+    try:
+        assert rec.ready.wait(TIMEOUT) and host.state is EngineState.READY
+        clip = write_test_video(tmp_path / "clip.mp4", 12.0, fps=5, size=(320, 240))
+        host.start_session(FileSource(clip), rec, query="q", transcript_path=None, max_pixels=200 * 28 * 28)
+        assert rec.finished.wait(TIMEOUT)
+        assert rec.ended.reason == "error" and "invalid numbers" in rec.ended.message
+        assert rec.ended.chunks == 0 and len(rec.warnings) == FAILED_CHUNKS_TO_STOP - 1
+    finally:
+        host.shutdown()

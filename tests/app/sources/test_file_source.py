@@ -205,3 +205,18 @@ def test_missing_times_are_counted_from_the_frame_rate(videos, monkeypatch):
     # a seek cannot be trusted without times: the file is decoded from its start instead
     late = list(FileSource(videos["avi"], start=4.0).frames())
     assert late[0].t == pytest.approx(4.0) and read_stamp(late[0].rgb) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("fps", [1000.0, 1200.0])
+def test_a_very_high_frame_rate_file_is_as_long_as_its_frames_say(tmp_path, fps):
+    """The fault drill's "MP4 tagged 1000 fps, 0.25 s long" (once read as 8.5 s): times come from the frames."""
+    path = tmp_path / f"fast-{fps:g}.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (64, 48))
+    for i in range(round(fps / 4)):
+        writer.write(np.full((48, 64, 3), i % 255, np.uint8))
+    writer.release()
+    source = FileSource(path)
+    frames = list(source.frames())
+    assert len(frames) == round(fps / 4) and frames[-1].t < 0.25 and not source.warnings
+    chunks = list(LiveCCChunker().chunks(FrameSampler().sample(FileSource(path).frames())))
+    assert [(c.t0, c.t1) for c in chunks] == [(0.0, 0.5)]

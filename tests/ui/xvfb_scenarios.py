@@ -275,11 +275,16 @@ def _pump_until(app: QApplication, condition, seconds: float) -> None:
 
 
 def _overlay_pixels(rgb: np.ndarray) -> int:
-    """Pixels of the overlay's box (pure green) or text (magenta) in an RGB picture."""
+    """Pixels of the overlay's box (pure blue) or text (magenta) in an RGB picture.
+
+    Neither colour is in the pattern, nor can resizing make it: the pattern's green
+    (60, 220, 60) rings past g = 235 next to black under bicubic resizing, so green
+    would be a false alarm.
+    """
     r, g, b = (rgb[..., i].astype(int) for i in range(3))
-    green = (g > 200) & (r < 60) & (b < 60)
+    blue = (b > 200) & (r < 60) & (g < 60)
     magenta = (r > 200) & (b > 200) & (g < 60)
-    return int((green | magenta).sum())
+    return int((blue | magenta).sum())
 
 
 def own_windows(model: str, mmproj: str, out: str) -> None:
@@ -302,7 +307,7 @@ def own_windows(model: str, mmproj: str, out: str) -> None:
     s = s.replace(
         "overlay",
         text_color="#FF00FF",
-        background_color="#00FF00",
+        background_color="#0000FF",
         background_opacity=1.0,
         outline_width=0.0,
         shadow=False,

@@ -12,8 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def outside_make() -> dict[str, str]:
+    """This environment without what a surrounding ``make test`` passes to a nested make."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+
+
 def headless_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {k: v for k, v in outside_make().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env.update(
         PYTHONPATH=str(ROOT),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
@@ -61,7 +66,12 @@ def test_help_says_no_arguments_open_the_desktop_app(tmp_path):
 
 def test_make_run_sets_up_then_runs_livecc_desk_without_arguments():
     result = subprocess.run(
-        ["make", "-n", "-W", "pyproject.toml", "run"], capture_output=True, text=True, timeout=60, cwd=ROOT
+        ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=outside_make(),
     )
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1].split()
@@ -89,7 +99,7 @@ def test_make_run_in_a_clean_clone_without_a_display_runs_the_demo(tmp_path):
     if not stamps or not (venv / "bin" / "livecc-desk").exists():
         pytest.skip("the test environment was not made by `make setup`")
     result = subprocess.run(
-        ["make", f"VENV={venv}", "-o", str(stamps[-1]), "-o", "system", "run"],
+        ["make", "--no-print-directory", f"VENV={venv}", "-o", str(stamps[-1]), "-o", "system", "run"],
         capture_output=True,
         text=True,
         timeout=600,

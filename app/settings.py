@@ -1,7 +1,7 @@
 """The desktop app's settings: one JSON file in the user's config folder, validated on load.
 
-Settings are grouped beside what they configure (model, commentary, context,
-capture, overlay, voice, obs), each group a frozen dataclass; change one with
+Settings are grouped beside what they configure (model, engine, commentary,
+context, capture, overlay, voice, obs), each group a frozen dataclass; change one with
 :meth:`Settings.replace` (``settings.replace("voice", rate=150)``). Loading never
 fails: a file that is not JSON, or not an object, is kept as ``settings.json.bak``
 and the defaults are used; a single value of the wrong type or out of range
@@ -29,13 +29,19 @@ from app.sinks.obs import DEFAULT_URL as OBS_DEFAULT_URL
 from app.sinks.overlay_server import DEFAULT_PORT as OVERLAY_DEFAULT_PORT
 from models.engine import defaults
 from models.engine.prompt import DEFAULT_QUERY
+from models.engine.server_client import DEFAULT_TIMEOUT_S
 from models.engine.streaming_policy import POLICIES
 
 if TYPE_CHECKING:
+    from app.engine.process import Load, RemoteTarget
     from models.engine.livecc_engine import EngineOptions
 
 SETTINGS_FILE = "settings.json"
 SOURCE_KINDS = ("screen", "region", "window", "camera", "file")
+#: Where the model runs: llama.cpp in the app's engine process, or a llama-server elsewhere.
+ENGINE_BACKENDS = ("local", "remote")
+#: ``EngineSettings.url`` by default: ``livecc-desk serve`` on this machine.
+DEFAULT_SERVER_URL = "http://127.0.0.1:8080"
 #: ``ModelSettings.n_gpu_layers`` for "as many layers as fit the GPU's free memory" (``models.gpu_layers``).
 AUTO_GPU_LAYERS = -2
 #: ``ModelSettings.n_threads`` for "automatic": every core this process may use but
@@ -61,6 +67,26 @@ class ModelSettings:
     max_pixels: int = field(
         default=defaults.MAX_PIXELS, metadata=_range(defaults.MIN_PIXELS, defaults.MAX_PIXELS_LIMIT)
     )
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where the model runs: ``"local"`` (the pair in :class:`ModelSettings`, in the engine process)
+    or ``"remote"``: a llama-server (``livecc-desk serve`` on another machine) at ``url``.
+
+    The API key is stored as the OBS password is: in plain text in the user's config
+    folder (``settings.json``); leave it empty for a server without one. ``timeout_s``
+    is how long to wait to connect and for each reply, and for a restarted server.
+    """
+
+    backend: str = field(default="local", metadata=_range(choices=ENGINE_BACKENDS))
+    url: str = DEFAULT_SERVER_URL
+    api_key: str = ""  # stored as OBS's password is: in plain text in the user's config folder
+    timeout_s: float = field(default=DEFAULT_TIMEOUT_S, metadata=_range(1.0, 3600.0))
+
+    @property
+    def remote(self) -> bool:
+        return self.backend == "remote"
 
 
 @dataclass(frozen=True)
@@ -179,6 +205,7 @@ class HotkeySettings:
 @dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     commentary: CommentarySettings = field(default_factory=CommentarySettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
@@ -418,3 +445,52 @@ def engine_options(settings: Settings) -> EngineOptions:
         ),
         max_new_tokens=c.max_new_tokens,
     )
+
+
+def check_server_url(url: str) -> str:
+    """``url`` as a llama-server address (``http(s)://host[:port]``); ``LiveCCError`` says what is wrong."""
+    import urllib.parse
+
+    from models.errors import LiveCCError
+
+    text = url.strip()
+    parsed = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise LiveCCError(
+            f"The server URL {text!r} has a port that is not a number (e.g. http://192.168.1.20:8080)."
+        ) from None
+    if not text or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise LiveCCError(
+            f"The server URL {text!r} is not an http:// or https:// address (e.g. http://192.168.1.20:8080)."
+        )
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
+
+
+def remote_target(settings: Settings) -> RemoteTarget | None:
+    """The llama-server the engine connects to, or ``None`` when the model runs locally.
+
+    Raises ``LiveCCError`` for a URL that is not an http(s) address.
+    """
+    from app.engine.process import RemoteTarget
+
+    e = settings.engine
+    if not e.remote:
+        return None
+    return RemoteTarget(check_server_url(e.url), e.api_key.strip() or None, e.timeout_s)
+
+
+def engine_load(settings: Settings, query: str) -> Load:
+    """The engine host's load request for these settings: the chosen pair, or the llama-server.
+
+    With the remote backend no local pair is needed (the server has the model); the
+    pair chosen in the window is not sent, so a server serving another model loads too.
+    """
+    from app.engine.process import Load
+
+    target = remote_target(settings)
+    if target is not None:
+        return Load("", "", engine_options(settings), query, server=target)
+    m = settings.model
+    return Load(m.model_path, m.mmproj_path, engine_options(settings), query)

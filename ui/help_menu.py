@@ -33,6 +33,7 @@ REVIEW_SHORTCUTS = (
     ("Space", "Review: play / pause"),
     ("Left / Right", "Review: one frame back / forward"),
     ("M", "Review: mark the moment"),
+    ("I / O", "Review: in / out point (O ends a tagged range)"),
 )
 GUIDE_NAME = "user-guide.md"
 

@@ -25,7 +25,7 @@ from app.engine.host import EngineState
 from app.engine.process import EngineDied, EngineFailed, Load, Loaded
 from app.hotkeys import GlobalHotkeys
 from app.pipeline.session import SessionEnded, export_transcript
-from app.settings import LoadResult, Settings, SettingsStore, engine_options, transcripts_folder
+from app.settings import LoadResult, Settings, SettingsStore, engine_load, remote_target, transcripts_folder
 from app.sinks.live_outputs import LiveOutputs
 from app.sinks.voice import Speaker
 from app.sources.live import LiveSource
@@ -128,15 +128,35 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         label = TINY_LABEL if is_demo_model(m.model_path) else Path(m.model_path).stem
         return ModelChoice(label, m.model_path, m.mmproj_path, m.catalog_id)
 
-    def load_model(self, choice: ModelChoice) -> None:
-        self.settings = self.settings.replace(
-            "model", model_path=choice.text_path, mmproj_path=choice.mmproj_path, catalog_id=choice.catalog_id
-        )
-        self.save_settings()
+    def load_model(self, choice: ModelChoice | None = None) -> None:
+        """Load ``choice`` (kept as the chosen pair), or, with Settings › Engine › Remote server,
+        connect to that llama-server: it has the model, so no local pair is needed."""
+        if choice is not None:
+            self.settings = self.settings.replace(
+                "model", model_path=choice.text_path, mmproj_path=choice.mmproj_path, catalog_id=choice.catalog_id
+            )
+            self.save_settings()
+        elif not self.settings.engine.remote:
+            return
         self.banner_box.hide()
-        self.bridge.load(
-            Load(choice.text_path, choice.mmproj_path, engine_options(self.settings), self.current_query())
-        )
+        try:
+            request = engine_load(self.settings, self.current_query())
+        except LiveCCError as exc:  # a server URL that is no address
+            self._start_when_ready = False
+            self.show_banner(str(exc), "error", cause="load_failed")
+            return
+        self.bridge.load(request)
+
+    def _loaded_is_stale(self, loaded: Load, choice: ModelChoice | None) -> bool:
+        """True when the engine runs something other than what the settings and the picker ask for."""
+        if self.settings.engine.remote:
+            try:
+                return loaded.server != remote_target(self.settings)
+            except LiveCCError:
+                return True
+        if loaded.server is not None:
+            return True
+        return choice is not None and loaded.model_path != choice.text_path
 
     def current_query(self) -> str:
         return self.query.text().strip() or self.settings.commentary.query
@@ -146,7 +166,7 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
     def _load_for_review(self) -> bool:
         """Load the chosen model for the Review tab; false when none is chosen."""
         choice = self.model_panel.current() or self._local_choice()
-        if choice is None:
+        if choice is None and not self.settings.engine.remote:
             return False
         if self.bridge.state is not EngineState.LOADING:
             self.load_model(choice)
@@ -182,14 +202,17 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
     def _engine_state(self, state: EngineState, detail: str) -> None:
         self.model_panel.show_engine_state(state, detail)
         if state is EngineState.LOADING:
-            self.status.set_state(f"Loading model {detail}…", "busy")
+            what = "Connecting to" if detail.startswith("llama-server") else "Loading model"
+            self.status.set_state(f"{what} {detail}…", "busy")
         elif state is EngineState.READY and not self.running:
             self.status.set_state("Ready: press Start (F5)", "idle")
         self.start_action.setEnabled(state is not EngineState.LOADING or self.running)
 
     def _loaded(self, loaded: Loaded) -> None:
         self.clear_banner("no_model", "load_failed", "engine_died")
-        self.status.set_device(loaded.device, loaded.gpu)
+        remote = self.bridge.host.last_load is not None and self.bridge.host.last_load.server is not None
+        # A server's device is its own business: say where it is, not "CPU".
+        self.status.set_device(loaded.device, None if remote else loaded.gpu)
         if self._start_when_ready:
             self._start_when_ready = False
             self.start()
@@ -230,18 +253,19 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         if self.running:
             return
         choice = self.model_panel.current()
+        remote = self.settings.engine.remote
         loaded = self.bridge.host.last_load
         if (
             self.bridge.state is EngineState.READY
-            and choice is not None
             and loaded is not None
-            and loaded.model_path != choice.text_path
+            and (choice is not None or remote)
+            and self._loaded_is_stale(loaded, choice)
         ):
-            self._start_when_ready = True  # another model was picked since: load it first
+            self._start_when_ready = True  # another model or server was chosen since: load it first
             self.load_model(choice)
             return
         if self.bridge.state is not EngineState.READY:
-            if choice is None:
+            if choice is None and not remote:
                 self.show_banner(
                     "Choose a model first: open a GGUF pair, download one, or press Try it now "
                     "(a tiny test model, no download).",

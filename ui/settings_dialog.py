@@ -10,7 +10,9 @@ tooltips are the only thing written per field.
 from __future__ import annotations
 
 import dataclasses
+import threading
 
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,23 +33,44 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import OVERLAY_DEFAULT_PORT, Settings
+from app.settings import OVERLAY_DEFAULT_PORT, Settings, check_server_url
 from app.sinks.overlay_server import overlay_url
 from app.sinks.voice import playback_devices
 from models.engine import defaults
+from models.errors import LiveCCError
 
+# (the settings groups on a tab, its title); the Engine tab shows where the model runs first.
 TABS = (
-    ("model", "Engine"),
-    ("commentary", "Commentary"),
-    ("context", "Long streams"),
-    ("overlay", "Overlay"),
-    ("voice", "Voice"),
-    ("capture", "Capture"),
-    ("obs", "OBS"),
-    ("hotkeys", "Hotkeys"),
+    (("engine", "model"), "Engine"),
+    (("commentary",), "Commentary"),
+    (("context",), "Long streams"),
+    (("overlay",), "Overlay"),
+    (("voice",), "Voice"),
+    (("capture",), "Capture"),
+    (("obs",), "OBS"),
+    (("hotkeys",), "Hotkeys"),
 )
+#: Model settings that only apply when the model runs on this computer (the server has its own).
+LOCAL_ONLY = ("n_ctx", "n_gpu_layers", "device", "n_threads")
+#: Longest wait for Test connection (a firewall that drops packets would otherwise take the whole timeout).
+TEST_TIMEOUT_S = 15.0
 
 LABELS = {
+    "engine.backend": (
+        "Where the model runs",
+        "This computer runs the model pair you choose; a remote server is a llama-server on another "
+        "machine (start it there with: livecc-desk serve --model NAME --host 0.0.0.0 --api-key-env VAR)",
+    ),
+    "engine.url": ("Server URL", "The address livecc-desk serve printed, e.g. http://192.168.1.20:8080"),
+    "engine.api_key": (
+        "Server API key",
+        "The key the server was started with; empty for none. Stored as the OBS password is: "
+        "in plain text in your settings file",
+    ),
+    "engine.timeout_s": (
+        "Wait for the server (seconds)",
+        "How long to wait to connect and for each reply, and for a restarted server to come back",
+    ),
     "n_ctx": (
         "Model memory (tokens)",
         "How much the model can keep in mind at once (its context, in tokens of "
@@ -165,6 +188,7 @@ LABELS = {
 }
 # Shown for a choice setting's values.
 CHOICES = {
+    "backend": {"local": "This computer", "remote": "Remote server (llama-server)"},
     "policy": {"streaming": "Recent window (for hours-long streams)", "evict": "Everything, oldest out first"},
 }
 # Shown when a number is at its minimum, which means "chosen for you".
@@ -188,6 +212,9 @@ HIDDEN = {
     "file_path",
     "query",
 }
+
+
+_SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse
 
 
 class ColorButton(QPushButton):
@@ -218,6 +245,9 @@ class SettingsDialog(QDialog):
             empty offers Auto and CPU only.
     """
 
+    #: Test connection's result (ok, the one line shown), from its worker thread.
+    connectionTested = Signal(bool, str)
+
     def __init__(
         self,
         settings: Settings,
@@ -233,8 +263,8 @@ class SettingsDialog(QDialog):
         self.voices = list(voices)
         self.editors: dict[tuple[str, str], QWidget] = {}
         self.tabs = QTabWidget()
-        for group, title in TABS:
-            self.tabs.addTab(self._page(group), title)
+        for groups, title in TABS:
+            self.tabs.addTab(self._page(groups), title)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -249,24 +279,88 @@ class SettingsDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(buttons)
 
-    def _page(self, group: str) -> QWidget:
+    def _page(self, groups: tuple[str, ...]) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
-        values = getattr(self.settings, group)
-        for f in dataclasses.fields(values):
-            if f.name in HIDDEN:
-                continue
-            editor = self._editor(f, getattr(values, f.name))
-            label, tip = LABELS.get(f"{group}.{f.name}") or LABELS.get(
-                f.name, (f.name.replace("_", " ").capitalize(), "")
-            )
-            editor.setToolTip(tip)
-            editor.setObjectName(f"{group}.{f.name}")
-            self.editors[(group, f.name)] = editor
-            form.addRow(label, editor)
-        if group == "obs":
-            self._add_obs_help(form)
+        for group in groups:
+            if group == "model" and "engine" in groups:
+                form.addRow(QLabel("<b>On this computer</b>"))
+            values = getattr(self.settings, group)
+            for f in dataclasses.fields(values):
+                if f.name in HIDDEN:
+                    continue
+                editor = self._editor(f, getattr(values, f.name))
+                label, tip = LABELS.get(f"{group}.{f.name}") or LABELS.get(
+                    f.name, (f.name.replace("_", " ").capitalize(), "")
+                )
+                editor.setToolTip(tip)
+                editor.setObjectName(f"{group}.{f.name}")
+                self.editors[(group, f.name)] = editor
+                form.addRow(label, editor)
+            if group == "engine":
+                self._add_engine_help(form)
+            if group == "obs":
+                self._add_obs_help(form)
+        if "engine" in groups:
+            self._backend_changed()
         return page
+
+    def _add_engine_help(self, form: QFormLayout) -> None:
+        """The key masked, and Test connection: reach the server as loading would, say the result in one line."""
+        self.editors[("engine", "api_key")].setEchoMode(QLineEdit.EchoMode.Password)
+        self.test_button = QPushButton("Test connection", objectName="engine.test_connection")
+        self.test_button.setToolTip("Connect to the server and check it serves a LiveCC model, without sending video")
+        self.test_result = QLabel("", objectName="engine.test_result")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(self.test_result.textInteractionFlags() | _SELECTABLE)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_result, 1)
+        form.addRow("", row)
+        self.test_button.clicked.connect(self.test_connection)
+        self.connectionTested.connect(self._show_test_result)
+        self.editors[("engine", "backend")].currentIndexChanged.connect(self._backend_changed)
+
+    def _backend_changed(self, *_args) -> None:
+        """Offer the server's fields with Remote server, the local engine's with This computer."""
+        remote = self._get(self.editors[("engine", "backend")]) == "remote"
+        for name in ("url", "api_key", "timeout_s"):
+            self.editors[("engine", name)].setEnabled(remote)
+        self.test_button.setEnabled(remote and not getattr(self, "_testing", False))
+        for name in LOCAL_ONLY:
+            if ("model", name) in self.editors:
+                self.editors[("model", name)].setEnabled(not remote)
+
+    def test_connection(self) -> None:
+        """Connect to the server in a worker thread, as loading does (before any frame is sent)."""
+        try:
+            url = check_server_url(self._get(self.editors[("engine", "url")]))
+        except LiveCCError as exc:
+            self._show_test_result(False, str(exc))
+            return
+        key = self._get(self.editors[("engine", "api_key")]) or None
+        timeout = min(float(self._get(self.editors[("engine", "timeout_s")])), TEST_TIMEOUT_S)
+        self._testing = True
+        self.test_button.setEnabled(False)
+        self.test_result.setProperty("ok", None)
+        self.test_result.setText(f"Connecting to {url}…")
+        threading.Thread(
+            target=self._test_worker, args=(url, key, timeout), name="test-connection", daemon=True
+        ).start()
+
+    def _test_worker(self, url: str, key: str | None, timeout: float) -> None:
+        ok, text = check_connection(url, key, timeout)
+        try:
+            self.connectionTested.emit(ok, text)
+        except RuntimeError:  # the dialog was closed meanwhile
+            pass
+
+    def _show_test_result(self, ok: bool, text: str) -> None:
+        self._testing = False
+        self.test_result.setText(("✓ " if ok else "✗ ") + text)
+        self.test_result.setProperty("ok", ok)
+        self.test_result.setStyleSheet("" if ok else "color: #c0392b;")
+        self.test_button.setEnabled(self._get(self.editors[("engine", "backend")]) == "remote")
 
     def _add_obs_help(self, form: QFormLayout) -> None:
         """The page's URL with a Copy button, kept current, and how to use it in OBS."""
@@ -397,15 +491,37 @@ class SettingsDialog(QDialog):
 
     def restore_defaults(self) -> None:
         """Put every editor on the current tab back to its default."""
-        group = TABS[self.tabs.currentIndex()][0]
-        defaults = getattr(Settings(), group)
+        groups = TABS[self.tabs.currentIndex()][0]
         for (g, name), editor in self.editors.items():
-            if g == group:
-                self._set(editor, getattr(defaults, name))
+            if g in groups:
+                self._set(editor, getattr(getattr(Settings(), g), name))
 
     def result_settings(self) -> Settings:
         settings = self.settings
-        for group, _title in TABS:
-            changes = {name: self._get(editor) for (g, name), editor in self.editors.items() if g == group}
-            settings = settings.replace(group, **changes)
+        for groups, _title in TABS:
+            for group in groups:
+                changes = {name: self._get(editor) for (g, name), editor in self.editors.items() if g == group}
+                settings = settings.replace(group, **changes)
         return settings
+
+
+def check_connection(url: str, api_key: str | None, timeout_s: float) -> tuple[bool, str]:
+    """Connect to the llama-server at ``url`` as the engine does before any frame; (ok, one line).
+
+    Checks what loading checks (reachable, the key, a Qwen2-VL/LiveCC model with its vision
+    projector) and closes the connection again; the line names the model and its context, or
+    says what is wrong. Blocks for up to ``timeout_s``: call it from a worker thread.
+    """
+    from models.engine.remote import RemoteEngine, RemoteOptions
+
+    try:
+        engine = RemoteEngine(RemoteOptions(url=url, api_key=api_key, timeout_s=timeout_s))
+    except LiveCCError as exc:
+        return False, " ".join(str(exc).split())
+    except Exception as exc:  # a bug or an odd reply: still one line, never a crash of the window
+        return False, f"The server at {url} could not be checked ({type(exc).__name__}: {exc})."
+    try:
+        slots = f", {engine.total_slots} streams at once" if engine.total_slots > 1 else ""
+        return True, f"Connected: {engine.model_name}, {engine.n_ctx}-token context{slots} ({url})"
+    finally:
+        engine.close()

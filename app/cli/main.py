@@ -5,6 +5,7 @@ With no arguments it opens the desktop application; where there is no display
 window. The subcommands run headless:
 
   livecc-desk commentate VIDEO [--model NAME] [options]   (or --model M.gguf --mmproj P.gguf)
+  livecc-desk review VIDEO [--mark T[-T2]:TAG:LABEL]... [--report OUT.html]
   livecc-desk models list | download | convert | verify | remove | add-local | make-tiny
   livecc-desk demo
 
@@ -373,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_command(sub)
 
+    from app.cli.review import add_review_command
+
+    add_review_command(sub)
+
     d = sub.add_parser("demo", help="commentate a generated clip with the tiny model (no download)")
     d.add_argument("--dir", type=Path, default=None, help="where to keep the demo files (default: user cache)")
     return parser
@@ -423,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
             from app.cli.serve import run_serve
 
             return run_serve(args)
+        if args.command == "review":
+            from app.cli.review import run_review
+
+            return run_review(args)
         if args.command == "models":
             from app.cli.models import run_models
 

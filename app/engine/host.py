@@ -114,7 +114,8 @@ class EngineHost:
         return process
 
     def load(self, request: Load) -> None:
-        """Load a model (starting the child if there is none); the running job ends."""
+        """Load a model, or connect to the llama-server ``request.server`` (starting the child if
+        there is none); the running job ends."""
         with self._lock:
             self._end_jobs("The model is being changed.")
             if self.process is None or not self.process.alive:
@@ -122,7 +123,7 @@ class EngineHost:
                 self.process = self._spawn()
             self.last_load = request
             self.loaded = None
-            self._set_state(EngineState.LOADING, Path(request.model_path).name)
+            self._set_state(EngineState.LOADING, request.describe())
             self.process.send(request)
 
     def restart(self) -> None:

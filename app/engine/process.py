@@ -7,7 +7,7 @@ transcript. The child is started with the ``spawn`` method (a fresh
 interpreter: no Qt, no threads inherited from the parent) and talks through two
 queues of frozen dataclasses:
 
-    parent -> child   Load · Start · Chunk · SetQuery · Ask · Stop · Shutdown
+    parent -> child   Load (a model pair, or a RemoteTarget) · Start · Chunk · SetQuery · Ask · Stop · Shutdown
     child  -> parent  Loaded · Output (engine records) · EngineFailed · Stopped
 
 The child catches every Python exception and reports it; what it cannot catch
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.engine.server_client import DEFAULT_TIMEOUT_S
 from models.errors import LiveCCError
 
 if TYPE_CHECKING:
@@ -49,13 +50,43 @@ _FAILURE_LINE = re.compile(r"error|fail|abort|assert|out of memory|cannot|unable
 
 
 @dataclass(frozen=True)
+class RemoteTarget:
+    """A ``llama-server`` that runs the model (``livecc-desk serve``) instead of llama.cpp in the child.
+
+    url: ``http://host:port`` (``https://`` behind a TLS proxy); api_key: its key, ``None``
+    for a server without one; timeout_s: most seconds to wait to connect and for each
+    read (also how long a restarted server is waited for mid-stream).
+    """
+
+    url: str
+    api_key: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __repr__(self) -> str:  # never write the key into a log or a traceback
+        key = "set" if self.api_key else "none"
+        return f"RemoteTarget(url={self.url!r}, api_key={key}, timeout_s={self.timeout_s})"
+
+
+@dataclass(frozen=True)
 class Load:
-    """Load a model pair; ``options`` is a ``models.engine.livecc_engine.EngineOptions``."""
+    """Load a model pair; ``options`` is a ``models.engine.livecc_engine.EngineOptions``.
+
+    With ``server`` set the child connects to that llama-server instead (a ``RemoteEngine``,
+    still in the child, so its faults stay there); the pair paths are then only an
+    optional check of which model the server serves (``model_path``) and may be empty.
+    """
 
     model_path: str
     mmproj_path: str
     options: Any
     query: str
+    server: RemoteTarget | None = None
+
+    def describe(self) -> str:
+        """What is being loaded, in a few words: the model file's name, or the server's address."""
+        if self.server is not None:
+            return f"llama-server at {self.server.url}"
+        return Path(self.model_path).name
 
 
 @dataclass(frozen=True)
@@ -239,10 +270,13 @@ class _EngineServer:
             self.messages.put(EngineFailed(name, message, user, session, traceback.format_exc()))
 
     def _load(self, command: Load) -> None:
-        from models.engine.livecc_engine import LiveCCEngine
-
         self.close()
-        self.engine = LiveCCEngine(command.model_path, command.mmproj_path, command.options, query=command.query)
+        if command.server is not None:
+            self.engine = _remote_engine(command)
+        else:
+            from models.engine.livecc_engine import LiveCCEngine
+
+            self.engine = LiveCCEngine(command.model_path, command.mmproj_path, command.options, query=command.query)
         info = self.engine.info()
         self.messages.put(Loaded(info.model_name, info.device, info.gpu))
 
@@ -254,6 +288,31 @@ class _EngineServer:
 
 class _NotLoaded(Exception):
     pass
+
+
+def _remote_engine(command: Load) -> Engine:
+    """A ``RemoteEngine`` on ``command.server`` with the sampling and lengths of ``command.options``.
+
+    It checks the server before returning (reachable, the key, a LiveCC pair with its
+    vision projector): a wrong URL or key fails the load with one clear message.
+    """
+    from models.engine.remote import RemoteEngine, RemoteOptions
+
+    target, options = command.server, command.options
+    assert target is not None
+    return RemoteEngine(
+        RemoteOptions(
+            url=target.url,
+            api_key=target.api_key or None,
+            timeout_s=target.timeout_s,
+            reconnect_s=target.timeout_s,  # a restarted server: wait for it, send the prompt again, go on
+            expected_model=command.model_path or None,
+            sampling=options.sampling,
+            max_new_tokens=options.max_new_tokens,
+            answer_max_tokens=options.answer_max_tokens,
+        ),
+        query=command.query,
+    )
 
 
 # -- the parent side --------------------------------------------------------------

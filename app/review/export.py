@@ -4,7 +4,8 @@ Commentary becomes cues the way live subtitles do (:func:`app.sinks.subtitles.bu
 The coach's notes (and, if asked, the Q&A) become cues of their own that stay
 up for :data:`NOTE_SHOW_S`: in SRT/WebVTT they are prefixed ``Note:``; in the
 MP4 they show as a banner at the top while commentary runs at the bottom.
-Bare marks are for navigating and appear only in the JSONL.
+A labelled mark shows as ``[tag] label — note``, for its whole range if it has
+one. Bare marks (no label, no note) are for navigating and appear only in the JSONL.
 """
 
 from __future__ import annotations
@@ -26,18 +27,28 @@ def commentary_cues(session: ReviewSession) -> list[Cue]:
     return build_cues(session.chunks())
 
 
+def mark_text(mark: Note) -> str:
+    """What a mark says on the picture and in subtitles: ``[tag] label — note``, or the note alone."""
+    if not mark.label:
+        return mark.text
+    named = f"[{mark.tag}] {mark.label}" if mark.tag else mark.label
+    return f"{named} — {mark.text}" if mark.text else named
+
+
 def note_cues(session: ReviewSession, *, notes: bool = True, answers: bool = False, prefix: str = "") -> list[Cue]:
-    """Notes with text (and Q&A if ``answers``) as cues, each cut where the next begins."""
+    """Notes and labelled marks (and Q&A if ``answers``) as cues, each cut where the next begins."""
     chosen = [
-        i for i in session.items() if (notes and isinstance(i, Note) and i.text) or (answers and isinstance(i, QA))
+        i
+        for i in session.items()
+        if (notes and isinstance(i, Note) and (i.text or i.label)) or (answers and isinstance(i, QA))
     ]
     cues = []
     for n, item in enumerate(chosen):
-        end = item.t + NOTE_SHOW_S
+        end = max(item.t + NOTE_SHOW_S, item.end) if isinstance(item, Note) else item.t + NOTE_SHOW_S
         if n + 1 < len(chosen) and item.t < chosen[n + 1].t < end:
             end = chosen[n + 1].t
         if isinstance(item, Note):
-            text = prefix + item.text
+            text = prefix + mark_text(item)
         else:
             answer = item.answer
             if len(answer) > ANSWER_CAPTION_CHARS:
@@ -80,7 +91,15 @@ def timeline_records(session: ReviewSession) -> list[dict]:
             )
             spoken += 1
         elif isinstance(item, Note):
-            records.append({"type": "note" if item.text else "mark", "time": round(item.t, 3), "text": item.text})
+            record: dict[str, object] = {
+                "type": "note" if item.text else "mark",
+                "time": round(item.t, 3),
+                "text": item.text,
+            }
+            if item.is_range:
+                record["end"] = round(item.end, 3)
+            record.update({k: v for k, v in (("label", item.label), ("tag", item.tag)) if v})
+            records.append(record)
         else:
             records.append(
                 {

@@ -44,11 +44,29 @@ class Commentary:
 
 @dataclass(frozen=True)
 class Note:
-    """The coach's note at ``t``; an empty ``text`` is a bare mark."""
+    """The coach's mark at ``t``: a moment, or the range ``t``..``t_out`` (in and out points).
+
+    ``label`` names it ("Press after the kick-off"), ``tag`` files it under one
+    of the session's :attr:`ReviewSession.tags`, ``text`` is the coach's note; a
+    mark with none of them is a bare mark. Journals written before labels, tags
+    and ranges existed load as untagged point marks.
+    """
 
     id: str
     t: float
     text: str = ""
+    label: str = ""
+    tag: str = ""
+    t_out: float | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.t_out is not None and self.t_out > self.t
+
+    @property
+    def end(self) -> float:
+        """Where the mark ends: its out point, or its own time for a point."""
+        return self.t_out if self.t_out is not None and self.t_out > self.t else self.t
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,15 @@ class QA:
 TimelineItem = Commentary | Note | QA
 _KINDS: dict[str, type] = {"commentary": Commentary, "note": Note, "qa": QA}
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
-_EDITABLE = {Commentary: {"text"}, Note: {"t", "text"}, QA: {"t", "question", "answer"}}
+_EDITABLE = {Commentary: {"text"}, Note: {"t", "text", "label", "tag", "t_out"}, QA: {"t", "question", "answer"}}
+DEFAULT_TAGS = ("attack", "defence", "set piece", "transition")
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    if not isinstance(tags, list):
+        raise TypeError("tags must be a list")
+    cleaned = [str(t).strip() for t in tags]
+    return list(dict.fromkeys(t for t in cleaned if t))
 
 
 def commentary_id(done: ChunkDone) -> str:
@@ -73,8 +99,14 @@ def commentary_id(done: ChunkDone) -> str:
     return f"c{round(done.t0 * 1000)}"
 
 
+_UNSET_MARK_FIELDS = {"label": "", "tag": "", "t_out": None}
+
+
 def item_to_dict(item: TimelineItem) -> dict:
-    return {"kind": _KIND_OF[type(item)], **dataclasses.asdict(item)}
+    """The item as a journal record; a mark's label, tag and out point only when set, so a
+    plain note is written as versions before them wrote it (and read it)."""
+    data = {"kind": _KIND_OF[type(item)], **dataclasses.asdict(item)}
+    return {k: v for k, v in data.items() if k not in _UNSET_MARK_FIELDS or v != _UNSET_MARK_FIELDS[k]}
 
 
 def item_from_dict(data: dict) -> TimelineItem:
@@ -138,6 +170,7 @@ class ReviewSession:
         self._lock = threading.RLock()  # the engine's results are saved from its reader thread
         self._closed = False
         self._next = 1
+        self._tags: list[str] = list(DEFAULT_TAGS)
         self._journal = self._load()
 
     # -- loading and saving --------------------------------------------------------------
@@ -161,7 +194,8 @@ class ReviewSession:
         if not ops:
             journal.append(header)
         elif len(ops) > 2 * len(self._items) + 50:  # mostly superseded lines: compact
-            journal.rewrite([header, *({"op": "add", "item": item_to_dict(i)} for i in self._items.values())])
+            tags = [] if self._tags == list(DEFAULT_TAGS) else [{"op": "tags", "tags": self._tags}]
+            journal.rewrite([header, *tags, *({"op": "add", "item": item_to_dict(i)} for i in self._items.values())])
         return journal
 
     def _apply(self, op: dict) -> None:
@@ -177,6 +211,8 @@ class ReviewSession:
                 self._items[op["id"]] = self._edited(self._items[op["id"]], op["fields"])
             elif kind == "remove":
                 self._items.pop(op["id"], None)
+            elif kind == "tags":
+                self._tags = _clean_tags(op["tags"])
             elif kind == "clear_commentary":
                 self._items = {k: v for k, v in self._items.items() if not isinstance(v, Commentary)}
         except (KeyError, TypeError, ValueError) as exc:
@@ -249,15 +285,46 @@ class ReviewSession:
             self._record({"op": "add", "item": item_to_dict(item)})
         return item
 
+    def add_mark(self, t: float, *, t_out: float | None = None, tag: str = "", label: str = "", text: str = "") -> Note:
+        """Mark the moment ``t``, or the range ``t``..``t_out`` (swapped if given backwards)."""
+        t = max(0.0, float(t))
+        if t_out is not None:
+            t, t_out = sorted((t, max(0.0, float(t_out))))
+        with self._lock:
+            item = Note(self._new_id(), t, text.strip(), label.strip(), tag.strip(), t_out)
+            self._record({"op": "add", "item": item_to_dict(item)})
+        return item
+
+    def marks(self, tag: str | None = None) -> list[Note]:
+        """The marks and notes in time order; with ``tag``, only those filed under it."""
+        return [i for i in self.items() if isinstance(i, Note) and (tag is None or i.tag == tag)]
+
+    # -- tags ------------------------------------------------------------------------------
+    @property
+    def tags(self) -> list[str]:
+        """The coach's list of tags, kept in the journal (a tag in use stays listed)."""
+        with self._lock:
+            used = [m.tag for m in self._items.values() if isinstance(m, Note) and m.tag]
+            return self._tags + sorted(set(used) - set(self._tags))
+
+    def set_tags(self, tags: list[str]) -> list[str]:
+        """Replace the tag list (blank and repeated names dropped); marks keep their tags."""
+        self._record({"op": "tags", "tags": _clean_tags(tags)})
+        return self.tags
+
     @staticmethod
     def _edited(item: TimelineItem, fields: dict) -> TimelineItem:
         wrong = set(fields) - _EDITABLE[type(item)]
         if wrong:
             raise ValueError(f"cannot edit {sorted(wrong)} of a {_KIND_OF[type(item)]}")
-        return dataclasses.replace(item, **fields)
+        edited = dataclasses.replace(item, **fields)
+        if isinstance(edited, Note) and edited.t_out is not None and edited.t_out < edited.t:
+            raise ValueError(f"a mark's out point ({edited.t_out:g} s) is before its in point ({edited.t:g} s)")
+        return edited
 
     def edit(self, item_id: str, **fields) -> TimelineItem:
-        """Change ``fields`` of an item (text of commentary; time and text of notes and Q&A)."""
+        """Change ``fields`` of an item: commentary's text; a mark's time, out point, label, tag
+        and text; a Q&A's time, question and answer."""
         with self._lock:
             self._edited(self._items[item_id], fields)  # validate before it is journalled
             self._record({"op": "edit", "id": item_id, "fields": fields})

@@ -293,8 +293,14 @@ def test_every_review_tab_button_and_export_can_be_clicked(qtbot, make_main_wind
     assert len(marks) == 1
     row = view.timeline.visualItemRect(view.timeline.topLevelItem(0)).center()
     qtbot.mouseClick(view.timeline.viewport(), Qt.MouseButton.LeftButton, pos=row)  # seeks there
-    qtbot.mouseDClick(view.timeline.viewport(), Qt.MouseButton.LeftButton, pos=row)  # edits (dialog answers)
-    assert "Edit" in dialogs.asked and view.session.get(marks[0]).text == "edited"
+
+    def edit_note_then_ok(dialog: QDialog) -> None:
+        dialog.text.setText("edited")
+        qtbot.mouseClick(ok_button(dialog), Qt.MouseButton.LeftButton)
+
+    titles = when_modal(edit_note_then_ok)
+    qtbot.mouseDClick(view.timeline.viewport(), Qt.MouseButton.LeftButton, pos=row)  # the mark's dialog
+    assert titles and titles[0].startswith("Mark at") and view.session.get(marks[0]).text == "edited"
     view.timeline.setCurrentItem(view.timeline.topLevelItem(0))
     click(qtbot, view.delete_button)
     assert view.timeline.row_ids() == []

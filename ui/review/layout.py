@@ -3,7 +3,7 @@
 Kept apart from ``view.py`` (which reacts to the engine, the player and
 the user), as ``main_layout.py`` is for the main window. Shortcuts (while the
 view has focus, not while typing): Space play/pause, Left/Right step one frame,
-M mark the moment.
+M mark the moment, I / O the in and out points of a range.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.review.session import DEFAULT_WINDOW_S
+from ui.review.marks import MarkStrip, TagBar
 from ui.review.player import FrameView
 from ui.review.timeline import TimelineList
 
@@ -37,6 +38,7 @@ EXPORTS = {
     "jsonl": "Timeline (JSONL)",
     "mp4": "Video with captions (MP4)",
     "mp4-voice": "Video with captions and voice (MP4)",
+    "html": "Report to hand out (HTML)",
 }
 RATES = (0.25, 0.5, 1.0, 1.5, 2.0)
 
@@ -78,9 +80,18 @@ class ReviewLayout:
         self.rate.addItems([f"{r:g}×" for r in RATES])
         self.rate.setCurrentIndex(RATES.index(1.0))
         self.rate.currentIndexChanged.connect(lambda i: self.reader and self.reader.set_rate(RATES[i]))
+        self.mark_strip = MarkStrip()
+        self.mark_strip.seekRequested.connect(self.seek)
+        along = QVBoxLayout()  # the marks sit right above the moments of the slider
+        along.setSpacing(0)
+        along.addWidget(self.mark_strip)
+        along.addWidget(self.slider)
         transport = QHBoxLayout()
-        for w in (self.back_button, self.play_button, self.forward_button, self.slider, self.time_label, self.rate):
-            transport.addWidget(w, 1 if w is self.slider else 0)
+        for w in (self.back_button, self.play_button, self.forward_button):
+            transport.addWidget(w)
+        transport.addLayout(along, 1)
+        for w in (self.time_label, self.rate):
+            transport.addWidget(w)
         left = QWidget()
         left_box = QVBoxLayout(left)
         left_box.addWidget(self.frame, 1)
@@ -89,7 +100,12 @@ class ReviewLayout:
         self.timeline = TimelineList()
         self.timeline.seekRequested.connect(self.seek)
         self.timeline.editRequested.connect(self._edit)
-        self.mark_button = QPushButton("Mark", clicked=self.add_mark, toolTip="Mark this moment (M)")
+        self.mark_button = QPushButton(
+            "Mark", clicked=self.add_mark, toolTip="Mark this moment (M); I and O mark a range"
+        )
+        self.tag_bar = TagBar()
+        self.tag_bar.filterChanged.connect(self._filter_marks)
+        self.tag_bar.editTagsRequested.connect(self.edit_tags)
         self.note_edit = QLineEdit(placeholderText="Note at this moment…")
         self.note_edit.returnPressed.connect(self.add_note)
         self.delete_button = QPushButton("Delete", clicked=self.delete_selected)
@@ -100,6 +116,7 @@ class ReviewLayout:
         right_box = QVBoxLayout(right)
         right_box.addWidget(self.timeline, 1)
         right_box.addLayout(notes)
+        right_box.addWidget(self.tag_bar)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
@@ -134,6 +151,8 @@ class ReviewLayout:
             ("Left", lambda: self.reader and self.reader.step(-1)),
             ("Right", lambda: self.reader and self.reader.step(1)),
             ("M", self.add_mark),
+            ("I", self.set_in_point),
+            ("O", self.set_out_point),
         ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -150,6 +169,7 @@ class ReviewLayout:
             self.mark_button,
             self.note_edit,
             self.delete_button,
+            self.tag_bar,
             self.export_button,
             self.rate,
         ):

@@ -16,17 +16,24 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTree
 
 from app.review.session import QA, Commentary, Note, TimelineItem
 from app.timefmt import clock
+from ui.review.marks import tag_colour
 
 _ORDER = {Commentary: 0, Note: 1, QA: 2}
 _COLOURS = {Commentary: "#c9d1d9", Note: "#e3b341", QA: "#58a6ff"}
 
 
 def describe(item: TimelineItem) -> tuple[str, str]:
-    """The kind column and the text column of a line."""
+    """The kind column and the text column of a line (a mark's tag, label, range and note)."""
     if isinstance(item, Commentary):
         return "Commentary", item.text
     if isinstance(item, Note):
-        return ("Note", item.text) if item.text else ("Mark", "")
+        kind = "Note" if item.text and not (item.label or item.tag or item.is_range) else "Mark"
+        parts = [f"[{item.tag}]" if item.tag else "", item.label, item.text if item.label else ""]
+        words = " ".join(p for p in parts[:2] if p)
+        text = " — ".join(p for p in (words, parts[2]) if p) or item.text
+        if item.is_range:
+            text = f"{clock(item.t)}–{clock(item.end)}  {text}".rstrip()
+        return kind, text
     return "Q&A", f"Q: {item.question}\nA: {item.answer}"
 
 
@@ -51,6 +58,8 @@ class TimelineList(QTreeWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self._keys: list[tuple[float, int, str]] = []  # sorted (time, kind order, id), one per row
         self._spans: dict[str, tuple[float, float]] = {}
+        self._mark_tags: dict[str, str] = {}  # the tag of each mark's row, for the filter
+        self.tag_filter: str | None = None
         self.itemClicked.connect(lambda row, _col: self.seekRequested.emit(self._time_of(row)))
         self.itemDoubleClicked.connect(lambda row, _col: self.editRequested.emit(row.data(0, Qt.ItemDataRole.UserRole)))
 
@@ -63,7 +72,7 @@ class TimelineList(QTreeWidget):
 
     def set_items(self, items: list[TimelineItem]) -> None:
         self.clear()
-        self._keys, self._spans = [], {}
+        self._keys, self._spans, self._mark_tags = [], {}, {}
         for item in items:
             self.add_item(item)
 
@@ -76,13 +85,33 @@ class TimelineList(QTreeWidget):
         self._keys.insert(index, key)
         self._spans[item.id] = (item.t, item.t1 if isinstance(item, Commentary) else item.t)
         kind, text = describe(item)
-        row = QTreeWidgetItem([clock(item.t), kind, text])
+        row = QTreeWidgetItem([clock(item.t), item.tag if isinstance(item, Note) and item.tag else kind, text])
         row.setData(0, Qt.ItemDataRole.UserRole, item.id)
         row.setToolTip(2, text)
         colour = QBrush(QColor(_COLOURS[type(item)]))
         for column in range(3):
             row.setForeground(column, colour)
         self.insertTopLevelItem(index, row)
+        if isinstance(item, Note):
+            self._mark_tags[item.id] = item.tag
+            if item.tag:
+                row.setForeground(1, QBrush(QColor(tag_colour(item.tag))))
+            row.setHidden(not self._shown(item.id))
+
+    def _shown(self, item_id: str) -> bool:
+        tag = self._mark_tags.get(item_id)
+        return tag is None or self.tag_filter is None or tag == self.tag_filter
+
+    def set_tag_filter(self, tag: str | None) -> None:
+        """Show only the marks tagged ``tag`` ("" for untagged ones; ``None``: all); other lines stay."""
+        self.tag_filter = tag
+        for index, key in enumerate(self._keys):
+            row = self.topLevelItem(index)
+            if row is not None:
+                row.setHidden(not self._shown(key[2]))
+
+    def visible_ids(self) -> list[str]:
+        return [key[2] for index, key in enumerate(self._keys) if not self.topLevelItem(index).isHidden()]
 
     def remove_item(self, item_id: str) -> None:
         index = self.index_of(item_id)
@@ -91,6 +120,7 @@ class TimelineList(QTreeWidget):
         self.takeTopLevelItem(index)
         del self._keys[index]
         del self._spans[item_id]
+        self._mark_tags.pop(item_id, None)
 
     def index_of(self, item_id: str) -> int | None:
         span = self._spans.get(item_id)
@@ -111,6 +141,8 @@ class TimelineList(QTreeWidget):
     def follow(self, t: float) -> None:
         """Highlight the last line at or before ``t`` (the one being played)."""
         index = bisect.bisect(self._keys, (t, 99, "")) - 1
+        while index >= 0 and not self._shown(self._keys[index][2]):
+            index -= 1  # a mark the tag filter hides
         if index < 0:
             return
         row = self.topLevelItem(index)

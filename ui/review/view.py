@@ -33,7 +33,8 @@ from app.export.captions import CaptionTrack
 from app.pipeline.sampling import MAX_PIXELS
 from app.review import export as review_export
 from app.review.jobs import CommentaryJob, QuestionJob, ask_about, commentate_ahead
-from app.review.session import QA, Commentary, ReviewSession, commentary_id
+from app.review.report import write_report
+from app.review.session import QA, Commentary, Note, ReviewSession, commentary_id
 from app.sinks.subtitles import CueBuilder
 from app.timefmt import clock
 from models.engine.prompt import DEFAULT_QUERY
@@ -43,12 +44,20 @@ from ui.engine_bridge import EngineBridge
 from ui.review.job_signals import ReviewJobSignals
 from ui.review.jobs import ExportJob, progress_dialog
 from ui.review.layout import EXPORTS, ReviewLayout
+from ui.review.mark_actions import MarkActions
 from ui.review.player import FrameReader
 
-_SUFFIX = {"srt": ".srt", "vtt": ".vtt", "jsonl": ".jsonl", "mp4": ".captioned.mp4", "mp4-voice": ".voiced.mp4"}
+_SUFFIX = {
+    "srt": ".srt",
+    "vtt": ".vtt",
+    "jsonl": ".jsonl",
+    "mp4": ".captioned.mp4",
+    "mp4-voice": ".voiced.mp4",
+    "html": ".report.html",
+}
 
 
-class ReviewView(ReviewLayout, QWidget):
+class ReviewView(MarkActions, ReviewLayout, QWidget):
     """Review one video at a time.
 
     Args:
@@ -182,6 +191,8 @@ class ReviewView(ReviewLayout, QWidget):
         self.title.setText(Path(path).name)
         self.slider.setRange(0, round(reader.duration * 10))
         self.timeline.set_items(self.session.items())
+        self._in_point = None
+        self._show_marks()
         self._rebuild_tracks()
         self._show_progress()
         self.show_status(" ".join(self.session.warnings))
@@ -203,6 +214,7 @@ class ReviewView(ReviewLayout, QWidget):
         if self.session is not None:
             self.session.close()
             self.session = None
+        self._show_marks()
         self._enable()
 
     def seek(self, t: float) -> None:
@@ -301,14 +313,11 @@ class ReviewView(ReviewLayout, QWidget):
     def _position(self) -> float:
         return self.reader.position if self.reader is not None else 0.0
 
-    def add_mark(self) -> None:
-        if self.session is not None:
-            self.timeline.add_item(self.session.add_note(self._position()))
-
     def add_note(self) -> None:
         text = self.note_edit.text().strip()
         if self.session is not None and text:
             self.timeline.add_item(self.session.add_note(self._position(), text))
+            self._show_marks()
             self.note_edit.clear()
             self._push_tracks()
 
@@ -318,10 +327,14 @@ class ReviewView(ReviewLayout, QWidget):
             return
         self.session.remove(item_id)
         self.timeline.remove_item(item_id)
+        self._show_marks()
         self._rebuild_tracks()
 
     def _edit(self, item_id: str) -> None:
         item = self.session.get(item_id)
+        if isinstance(item, Note):
+            self.edit_mark(item_id)
+            return
         field = "answer" if isinstance(item, QA) else "text"
         text, ok = QInputDialog.getMultiLineText(self, "Edit", "Text:", getattr(item, field))
         if ok:
@@ -333,6 +346,7 @@ class ReviewView(ReviewLayout, QWidget):
             self.timeline.remove_item(item_id)
         else:
             self.timeline.add_item(updated)
+        self._show_marks()
         self._rebuild_tracks()
 
     # -- questions --------------------------------------------------------------------------------
@@ -418,6 +432,7 @@ class ReviewView(ReviewLayout, QWidget):
             "srt": review_export.export_srt,
             "vtt": review_export.export_vtt,
             "jsonl": review_export.export_jsonl,
+            "html": write_report,
         }
         try:
             writers[fmt](self.session, path)

@@ -1,0 +1,75 @@
+"""The review report: one self-contained HTML file, rendered by headless Chromium.
+
+The page is checked where a player would look at it: in a browser with no
+network (every picture is inside the file) and printed to PDF (the thumbnails
+are in the print).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.review.report import write_report
+from app.review.session import ReviewSession
+from app.sources.synthetic import write_test_video
+from models.engine.records import ChunkDone
+from tests.real_programs import Chromium, require
+
+
+@pytest.fixture
+def review(tmp_path):
+    clip = write_test_video(tmp_path / "match.mp4", seconds=4, fps=10, size=(320, 240))
+    with ReviewSession(clip) as review:
+        review.add_mark(1.0, t_out=2.5, tag="attack", label="Overload <left>", text="Winger stays wide")
+        review.add_mark(3.0, tag="set piece", label="Corner")
+        review.add_note(0.5, "Kick-off shape")
+        review.add_qa(2.0, "Who presses?", "The striker & the left winger.")
+        review.add_chunk(ChunkDone(0, 0.0, 3.0, "The ball moves to the left"))
+        review.add_chunk(ChunkDone(1, 3.0, 4.0, " "))
+        yield review
+
+
+def test_the_report_holds_every_moment_with_an_inline_thumbnail_and_nothing_from_the_network(review, tmp_path):
+    page = write_report(review, tmp_path / "report.html").read_text()
+    thumbs = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
+    assert len(thumbs) == 3  # one per mark and note
+    assert Image.open(io.BytesIO(base64.b64decode(thumbs[0]))).size == (320, 240)
+    assert "Overload &lt;left&gt;" in page and "The striker &amp; the left winger." in page
+    assert "The ball moves to the left" in page and "Kick-off shape" in page
+    assert page.index("Kick-off shape") < page.index("Overload") < page.index("Corner")  # by time
+    assert "attack: 1" in page and "set piece: 1" in page and "untagged: 1" in page
+    assert not re.search(r"(src|href)=\"(https?:)?//", page) and "@import" not in page
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require("chromium")
+    chromium = Chromium(900, 900)
+    yield chromium
+    chromium.close()
+
+
+def test_the_report_renders_its_pictures_in_chromium_and_prints_them(review, tmp_path, browser):
+    path = write_report(review, tmp_path / "report.html")
+    browser.open(path.as_uri())
+    assert browser.wait_for("[...document.images].every(i => i.complete && i.naturalWidth === 320)")
+    box = browser.evaluate("(r => [r.x, r.y, r.width, r.height])(document.images[0].getBoundingClientRect())")
+    png = browser.screenshot()
+    (tmp_path / "report.png").write_bytes(png)
+    shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    assert shot.std() > 10  # not a blank page
+    x, y, w, h = (round(v) for v in box)
+    picture = shot[y + 2 : y + h - 2, x + 2 : x + w - 2]
+    assert picture.size and picture.std() > 20  # the video frame, not an empty box
+    assert (shot[2:12, 2:20] == 255).all()  # white paper around the content
+
+    pdf = base64.b64decode(browser.call("Page.printToPDF", printBackground=True)["data"])
+    assert pdf.startswith(b"%PDF")
+    assert pdf.count(b"/Subtype /Image") >= 3
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 2  # the transcript starts a page of its own

@@ -268,6 +268,22 @@ class _EngineServer:
             user = isinstance(exc, LiveCCError)
             message = str(exc) if user else f"The engine failed ({type(exc).__name__}: {exc})."
             self.messages.put(EngineFailed(name, message, user, session, traceback.format_exc()))
+            if isinstance(command, (Chunk, Ask)):
+                self._forget_the_failed_turn()
+
+    def _forget_the_failed_turn(self) -> None:
+        """Start the context afresh after a turn failed half-way.
+
+        A turn that failed part-way leaves the cache and the engine's record of it
+        out of step (the next chunk would fail only because of that); the stream goes
+        on from a new context, with the query sent again.
+        """
+        if self.engine is None:
+            return
+        try:
+            self.engine.reset()
+        except Exception:  # the engine is beyond repair: the next command reports it
+            log.exception("resetting the engine after a failed turn failed")
 
     def _load(self, command: Load) -> None:
         self.close()

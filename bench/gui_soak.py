@@ -129,23 +129,6 @@ def scenario(args: argparse.Namespace) -> None:
 # -- the driver -------------------------------------------------------------------------------
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        server.kill()
-        sys.exit("error: Xvfb did not start (apt-get install xvfb)")
-    return server, f":{number}"
-
-
 def report(result: dict, warmup_s: float) -> bool:
     samples = result["samples"]
     settled = [s for s in samples if s["t_s"] >= warmup_s] or samples
@@ -200,7 +183,13 @@ def main() -> int:
 
         tiny = make_tiny_model(work / "tiny")
         args.model, args.mmproj = str(tiny.text_path), str(tiny.mmproj_path)
-    server, display = start_xvfb()
+    from tests.real_programs import Xvfb
+
+    try:
+        server = Xvfb("1280x800x24")
+    except RuntimeError as exc:
+        sys.exit(f"error: {exc}")
+    display = server.display
     result_path = work / "result.json"
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
@@ -223,8 +212,7 @@ def main() -> int:
         ]
         subprocess.run(cmd, env=env, check=True, timeout=args.minutes * 60 + 900)
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
     result = json.loads(result_path.read_text())
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

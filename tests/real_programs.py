@@ -68,12 +68,12 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout_s: float, what: st
 
 
 class Xvfb:
-    """A fresh Xvfb on a free display."""
+    """A fresh Xvfb on a free display (``-displayfd``: the server picks it, so parallel runs never collide)."""
 
-    def __init__(self) -> None:
+    def __init__(self, screen: str = "1280x720x24") -> None:
         read, write = os.pipe()
         self.proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write), "-screen", "0", screen, "-nolisten", "tcp"],
             pass_fds=(write,),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

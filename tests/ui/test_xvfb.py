@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tests.real_programs import Xvfb
+
 SCENARIOS = Path(__file__).with_name("xvfb_scenarios.py")
 pytestmark = pytest.mark.skipif(
     shutil.which("Xvfb") is None, reason="Xvfb is not installed: run scripts/ensure_system_packages.sh"
@@ -26,22 +28,12 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def xvfb():
     """The DISPLAY of a fresh Xvfb (1280x800, 24-bit), stopped after the test."""
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb did not start")
-    yield f":{number}"
-    server.terminate()
-    server.wait(10)
+    try:
+        server = Xvfb("1280x800x24")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server.display
+    server.stop()
 
 
 def _run(display: str, *args: str) -> None:

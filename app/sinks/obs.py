@@ -41,6 +41,7 @@ from .voice import is_silence
 DEFAULT_URL = "ws://127.0.0.1:4455"  # obs-websocket's default address
 DEFAULT_SOURCE = "LiveCC commentary"
 BACKOFF_S = (0.5, 10.0)  # first retry, longest wait between retries
+REFUSED_RETRY_S = 1.0  # seconds before the text OBS refused is sent again
 IDLE_PING_S = 5.0  # with nothing to send, check OBS is still there this often
 MAX_CAPTION_CHARS = 200  # CEA-608 shows 32 characters a row; older pending caption text is dropped
 
@@ -230,7 +231,13 @@ class ObsSink:
                     self._send_caption(caption)
             except Exception as exc:  # noqa: BLE001 - any failure of the socket means reconnect
                 if _request_code(exc) is not None:
+                    # A refusal can be passing (a source OBS is still creating): keep the newest text
+                    # for another try a moment later rather than leave OBS showing an old line.
                     self._set_state(ObsState(ObsStatus.CONNECTED, f"OBS refused the text: {exc}"))
+                    with self._cond:
+                        if self._text is None and text is not None:
+                            self._text = text
+                        self._cond.wait_for(lambda: self._stop, REFUSED_RETRY_S)
                     continue
                 self._drop_client()
                 with self._cond:

@@ -1,7 +1,7 @@
 """The desktop app's settings: one JSON file in the user's config folder, validated on load.
 
 Settings are grouped beside what they configure (model, engine, commentary,
-context, capture, overlay, voice, obs), each group a frozen dataclass; change one with
+context, capture, overlay, voice, obs, hotkeys, review), each group a frozen dataclass; change one with
 :meth:`Settings.replace` (``settings.replace("voice", rate=150)``). Loading never
 fails: a file that is not JSON, or not an object, is kept as ``settings.json.bak``
 and the defaults are used; a single value of the wrong type or out of range
@@ -203,6 +203,24 @@ class HotkeySettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """The Review tab's player: the footage's sound, how captions show (on the picture and
+    burned into MP4 exports, ``app.export.captions.CaptionStyle``), what subtitles include."""
+
+    volume: float = field(default=1.0, metadata=_range(0.0, 1.0))
+    muted: bool = False
+    captions_visible: bool = True
+    notes_visible: bool = True
+    caption_size: float = field(default=0.05, metadata=_range(0.02, 0.12))  # of the picture's height
+    caption_position: str = field(default="bottom", metadata=_range(choices=("bottom", "top")))
+    caption_lines: int = field(default=0, metadata=_range(0, 8))  # 0: as many as the text needs
+    subtitles_marks: bool = True  # SRT/WebVTT exports include marks and notes
+    subtitles_qa: bool = False  # ... and questions with their answers
+    # how long a drawing stays on the picture from its moment (app.review.drawings.DEFAULT_HOLD_S)
+    drawing_hold_s: float = field(default=3.0, metadata=_range(0.5, 60.0))
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -213,6 +231,7 @@ class Settings:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     obs: ObsSettings = field(default_factory=ObsSettings)
     hotkeys: HotkeySettings = field(default_factory=HotkeySettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def replace(self, group: str, **changes: Any) -> Settings:
         """A copy with ``changes`` applied to the group ``group``."""

@@ -30,10 +30,12 @@ from PySide6.QtWidgets import (
 
 #: Shortcuts of the Review tab (``ui/review/layout.py``), which has no actions to read them from.
 REVIEW_SHORTCUTS = (
-    ("Space", "Review: play / pause"),
+    ("Space or K", "Review: play / pause"),
+    ("J / L", "Review: 5 s back / forward"),
     ("Left / Right", "Review: one frame back / forward"),
     ("M", "Review: mark the moment"),
     ("I / O", "Review: in / out point (O ends a tagged range)"),
+    ("Ctrl+Z", "Review: undo the last shape drawn at this moment"),
 )
 GUIDE_NAME = "user-guide.md"
 

@@ -12,20 +12,29 @@ moved to where commentary stopped, so Start resumes there.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
 
 from app.demo_files import NOISE_NOTICE, DemoFiles, demo_files, is_demo_model
 from app.engine.host import EngineState
 from app.engine.process import EngineDied, EngineFailed, Load, Loaded
 from app.hotkeys import GlobalHotkeys
 from app.pipeline.session import SessionEnded, export_transcript
-from app.settings import LoadResult, Settings, SettingsStore, engine_load, remote_target, transcripts_folder
+from app.settings import (
+    LoadResult,
+    ReviewSettings,
+    Settings,
+    SettingsStore,
+    engine_load,
+    remote_target,
+    transcripts_folder,
+)
 from app.sinks.live_outputs import LiveOutputs
 from app.sinks.voice import Speaker
 from app.sources.live import LiveSource
@@ -67,6 +76,8 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         self._preparing_demo = False
         self._region_selector: RegionSelector | None = None
         self.review = None  # the ReviewView, built when the Review tab is first opened
+        self._review_save = QTimer(self, singleShot=True, interval=400)
+        self._review_save.timeout.connect(self.save_settings)
         self._build()
         self._connect()
         self.overlay = OverlayWindow(self.settings.overlay)
@@ -173,8 +184,14 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
         return True
 
     def _tab_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.review_holder:
+        reviewing = self.tabs.widget(index) is self.review_holder
+        if reviewing:
             self.ensure_review()
+        # The Live tab's toolbar and status line are about live commentary: out of Review's way.
+        toolbar = self.findChild(QToolBar, "mainToolbar")
+        if toolbar is not None:
+            toolbar.setVisible(not reviewing)
+        self.status.setVisible(not reviewing)
 
     def ensure_review(self):
         """The review view, built on first use."""
@@ -187,9 +204,17 @@ class MainWindow(LiveCompanions, MainLayout, QMainWindow):
                 query=self.current_query,
                 max_pixels=self.settings.model.max_pixels,
             )
+            self.review.apply_review_settings(self.settings.review)
+            self.review.prefs.changed.connect(self._review_settings_changed)
             self.review_holder.layout().addWidget(self.review)
             self.review.show()  # a child added to a shown window stays hidden until shown
         return self.review
+
+    def _review_settings_changed(self, review: ReviewSettings) -> None:
+        """The Review tab's player controls changed: keep them for the next time (written to disk
+        once the volume slider rests, not at every step of a drag; closing saves them too)."""
+        self.settings = dataclasses.replace(self.settings, review=review)
+        self._review_save.start()
 
     def _review_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -7,7 +7,7 @@ any of the videos in the Review tab to find the same marks there: both write the
 
   livecc-desk review match.mp4 --mark 12.5-20:attack:"Overload left" --mark 1:02:set piece:Corner
       --tags attack,defence,"set piece" --report match.html [--model NAME --ask 30:Who presses?]
-      [--srt match.srt --include marks,qa]
+      [--srt match.srt --include marks,qa] [--clips clips/ --reel reel.mp4 --tag attack --speak]
 
 With ``--model`` (or ``--ask``) the model commentates the video ahead and
 answers the questions, as the Review tab's jobs do (:mod:`app.cli.review_engine`).
@@ -15,6 +15,11 @@ answers the questions, as the Review tab's jobs do (:mod:`app.cli.review_engine`
 A mark is ``T[-T2]:TAG:LABEL``: a time (seconds, or ``m:ss.s`` / ``h:mm:ss.s``),
 an optional out point, a tag (may be empty) and a label (may contain colons).
 The same mark given again (a re-run of a batch) is not added twice.
+
+``--clips DIR`` writes one MP4 per mark with a range, ``--reel OUT.mp4`` one
+highlights reel of them with title cards (:mod:`app.review.clips`), both with the
+captions, the notes banner and the drawings burned in; ``--tag`` keeps only the
+marks so tagged. A report written in the same run links each moment to its clip.
 """
 
 from __future__ import annotations
@@ -107,6 +112,16 @@ def add_review_command(sub) -> None:
         help="what the subtitles carry besides commentary: marks (notes and labelled marks), qa (default: marks)",
     )
     r.add_argument("--report", type=Path, default=None, metavar="OUT.html", help="write the review as one HTML file")
+    r.add_argument(
+        "--clips", type=Path, default=None, metavar="DIR", help="write one MP4 per mark with an in and out point here"
+    )
+    r.add_argument(
+        "--reel", type=Path, default=None, metavar="OUT.mp4", help="write the ranged marks as one reel with title cards"
+    )
+    r.add_argument("--tag", default=None, metavar="TAG", help="--clips and --reel: only the marks tagged TAG")
+    r.add_argument(
+        "--speak", action="store_true", help="--clips and --reel: add the spoken commentary to the source's sound"
+    )
     r.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)  # tests: the journal's path
 
 
@@ -143,6 +158,10 @@ def run_review(args: argparse.Namespace) -> int:
     video: Path = args.video
     if not video.is_file():
         raise LiveCCError(f"{video}: no such video file.")
+    if args.clips is None and args.reel is None and (args.tag is not None or args.speak):
+        raise LiveCCError(
+            "--tag and --speak choose what --clips and --reel export: give --clips DIR or --reel OUT.mp4."
+        )
     with ReviewSession(video, args.store) as review:
         for warning in review.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -157,11 +176,37 @@ def run_review(args: argparse.Namespace) -> int:
             print(f"{span:>17}  {mark.tag or '-':<12} {mark.label or mark.text}{new}")
         print(f"{video.name}: {len(review.marks())} marks, {len(added)} added · review saved in {review.store}")
         _export(review, args)
+        clips = _export_video(review, args)
         if args.report is not None:
             from app.review.report import write_report
 
-            print(f"Report: {write_report(review, args.report)}")
+            print(f"Report: {write_report(review, args.report, clips)}")
     return 0
+
+
+def _export_video(review: ReviewSession, args: argparse.Namespace) -> dict[str, Path]:
+    """Write ``--clips`` and ``--reel``; returns the clips written (mark id → file) for the report."""
+    if args.clips is None and args.reel is None:
+        return {}
+    from app.cli.progress import StatusLine, bar
+    from app.review.clips import export_clips, export_reel
+
+    line = StatusLine()
+    progress = lambda fraction, message: line.show(f"{bar(fraction, 20)} {message}")  # noqa: E731
+    options = {"tag": args.tag, "speech": args.speak, "progress": progress}
+    clips: dict[str, Path] = {}
+    try:
+        if args.clips is not None:
+            clips = export_clips(review, args.clips, **options)
+            line.clear()
+            print(f"Clips: {len(clips)} in {args.clips}")
+        if args.reel is not None:
+            reel = export_reel(review, args.reel, **options)
+            line.clear()
+            print(f"Reel: {reel.path} ({reel.clips} clip{'' if reel.clips == 1 else 's'}, {reel.duration:.1f} s)")
+    finally:
+        line.clear()
+    return clips
 
 
 def _run_model(review: ReviewSession, args: argparse.Namespace) -> None:

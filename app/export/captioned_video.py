@@ -13,7 +13,11 @@ true time; a slot no frame reaches repeats the previous picture, and of two
 frames in one slot the later wins. Constant-rate sources come out frame for
 frame; variable-rate ones (phones, screen recordings) keep their timing (what
 is shown at second t is the frame of second t) at an even rate, as video editors
-conform them on import. Captions are chosen by each output frame's own time.
+conform them on import. Captions are chosen by each output frame's own time;
+drawings on the frame (:mod:`app.review.drawings`) by the source time of the picture
+shown, so a drawing made on a paused frame is on that very frame, and they are drawn
+first, so captions stay on top of them. :func:`encode_still` writes a still picture
+(a reel's title card) with the same encoder and settings.
 
 The output is written to a hidden temporary file beside the target and renamed
 into place only when ffmpeg succeeded, so a failed or cancelled export leaves
@@ -40,6 +44,7 @@ from app.atomic_files import create_temp, os_failure, resolve_output
 from app.errors import ExportCancelled, ExportError, OutputError
 from app.export.captions import CaptionRenderer, CaptionStyle, CaptionTrack
 from app.export.ffmpeg import failure_message, ffmpeg_exe, has_audio, video_encoder
+from app.review.drawings import DrawingTrack, render_shapes
 from app.sinks.subtitles import Cue, build_cues
 from app.sources.file_source import FileSource
 from models.engine.records import ChunkDone
@@ -184,6 +189,7 @@ def export_captioned_video(
     captions: Iterable[Cue | ChunkDone],
     *,
     notes: Iterable[Cue] = (),
+    drawings: DrawingTrack | None = None,
     start: float = 0.0,
     end: float | None = None,
     style: CaptionStyle = CaptionStyle(),
@@ -201,6 +207,7 @@ def export_captioned_video(
         captions: commentary cues (or the ``ChunkDone`` records they come from),
             in source time, drawn at the bottom.
         notes: cues drawn as a banner at the top (the coach's notes, Q&A).
+        drawings: shapes drawn on the frame (in source time), under the captions.
         start, end: export only this span of the source (seconds); the output starts at 0.
         style: caption looks.
         keep_audio: keep the source's sound, if it has any.
@@ -212,6 +219,7 @@ def export_captioned_video(
     source, out_path = Path(source), Path(out_path)
     report = progress or (lambda fraction, message: None)
     tracks = (CaptionTrack(as_cues(captions)).shifted(start), CaptionTrack(notes).shifted(start))
+    shapes = drawings.shifted(start) if drawings is not None and len(drawings) else None
     video = FileSource(source, start=start, end=end)
     video.open()  # a missing or unreadable video fails here, before anything is written
     tmp = _temp_output(out_path, source)
@@ -233,6 +241,7 @@ def export_captioned_video(
                 out_path,
                 tracks,
                 style,
+                drawings=shapes,
                 start=start,
                 fps=fps,
                 cancel=cancel,
@@ -257,6 +266,7 @@ def _encode(
     tracks: tuple[CaptionTrack, CaptionTrack],
     style: CaptionStyle,
     *,
+    drawings: DrawingTrack | None,
     start: float,
     fps: float,
     cancel: threading.Event | None,
@@ -278,7 +288,9 @@ def _encode(
         _ffmpeg_command(tmp, size, rate, [*inputs, *audio_options, "-c:v", encoder, *encoder_options]), out_path
     )
     try:
-        feeder = _CaptionedFrames(ffmpeg, size, rate, style, tracks, cancel, out_path.name, on_written)
+        feeder = _CaptionedFrames(
+            ffmpeg, size, rate, style, tracks, cancel, out_path.name, on_written, drawings=drawings, start=start
+        )
         written = feeder.feed(first, frames, start, fps)
         report(0.995, "Finishing the file")
         ffmpeg.finish()
@@ -286,6 +298,51 @@ def _encode(
         ffmpeg.kill()
         raise
     return ExportResult(out_path, written, float(rate), written / float(rate), encoder, audio_label)
+
+
+def encode_still(
+    rgb,
+    out_path: str | Path,
+    seconds: float,
+    fps: float,
+    *,
+    silent_audio: tuple[int, str] | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportResult:
+    """Write ``out_path`` (MP4): the picture ``rgb`` (``H x W x 3`` uint8) for ``seconds`` at ``fps``.
+
+    Encoded as :func:`export_captioned_video` encodes (same encoder, options and
+    pixel format), so the two concatenate without re-encoding; ``silent_audio``
+    ``(sample rate, channel layout)`` adds a silent AAC track like a clip's.
+    Written atomically; ``cancel`` stops it (:class:`ExportCancelled`).
+    """
+    out_path = Path(out_path)
+    height, width = rgb.shape[:2]
+    picture = rgb[: height - height % 2, : width - width % 2].copy()
+    size = (picture.shape[1], picture.shape[0])
+    rate = _rate(fps)
+    frames = max(1, round(seconds * float(rate)))
+    encoder, encoder_options = video_encoder()
+    audio: list[str] = ["-map", "0:v:0", "-an"]
+    if silent_audio is not None:
+        sample_rate, layout = silent_audio
+        audio = ["-f", "lavfi", "-t", f"{frames / float(rate):.6f}", "-i", f"anullsrc=r={sample_rate}:cl={layout}"]
+        audio += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k", "-shortest"]
+    tmp = _temp_output(out_path, out_path)
+    ffmpeg = _Ffmpeg(_ffmpeg_command(tmp, size, rate, [*audio, "-c:v", encoder, *encoder_options]), out_path)
+    try:
+        for _ in range(frames):
+            if cancel is not None and cancel.is_set():
+                raise ExportCancelled(f"The export of {out_path.name} was cancelled.")
+            ffmpeg.write(picture.data)
+        ffmpeg.finish()
+        os.replace(tmp, out_path)
+    except BaseException:
+        ffmpeg.kill()
+        tmp.unlink(missing_ok=True)
+        raise
+    label = "none" if silent_audio is None else "silence"
+    return ExportResult(out_path, frames, float(rate), frames / float(rate), encoder, label)
 
 
 def _speech_wav(
@@ -369,6 +426,9 @@ class _CaptionedFrames:
         cancel: threading.Event | None,
         name: str,
         on_written: Callable[[int, float], None],
+        *,
+        drawings: DrawingTrack | None = None,
+        start: float = 0.0,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.width, self.height = size
@@ -379,6 +439,8 @@ class _CaptionedFrames:
         self.cancel, self.name = cancel, name
         self.on_written = on_written
         self.written = 0
+        self.drawings = drawings  # in source time less ``start``: drawn by each picture's own time
+        self.start = start
 
     def feed(self, first, frames: Iterable, start: float, fps: float) -> int:
         """Encode ``first`` then ``frames`` (source times from ``start``, slots at ``fps``); frames written."""
@@ -397,6 +459,8 @@ class _CaptionedFrames:
             raise ExportCancelled(f"The export of {self.name} was cancelled.")
         t = self.written / self.rate
         rgb = frame.rgb[: self.height, : self.width].copy()
+        if self.drawings is not None:
+            render_shapes(rgb, self.drawings.at(frame.t - self.start))
         self._bottom_r.draw(rgb, self.bottom.text_at(t))
         self._top_r.draw(rgb, self.top.text_at(t))
         self.ffmpeg.write(rgb.data)

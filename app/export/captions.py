@@ -2,9 +2,11 @@
 
 Burned-in captions must read on a bright pitch and a dark hall alike, so each
 caption is white text with a dark outline and a soft shadow on a translucent
-dark box, bottom-centred (notes can go in a banner at the top), sized relative
-to the frame height. Text is rendered with Pillow and a TrueType font: OpenCV's
-built-in Hershey fonts cannot draw accents or curly quotes (a player called
+dark box, bottom-centred (notes in a banner at the top), sized relative
+to the frame height. A :class:`CaptionStyle` can make them smaller, swap the two
+places, limit the lines or hide them: the review player and the burned-in export
+take the same style, so the coach sees what the team will get. Text is rendered
+with Pillow and a TrueType font: OpenCV's built-in Hershey fonts cannot draw accents or curly quotes (a player called
 Mbappé would lose his é). A caption changes about once a second while frames
 come 25-60 times a second, so each distinct caption is rendered once into an
 RGBA patch (cached) and every frame only alpha-blends that patch, in NumPy, over
@@ -75,6 +77,9 @@ def _font(size: int):
     return ImageFont.load_default(size)  # Pillow's bundled TrueType font (Pillow >= 10.1)
 
 
+CAPTION_PLACES = ("bottom", "top")
+
+
 @dataclass(frozen=True)
 class CaptionStyle:
     """How captions look; sizes are fractions of the frame height (or width).
@@ -82,6 +87,10 @@ class CaptionStyle:
     font: text height. margin: gap between the box and the frame edge.
     max_width: widest a box may be. box_opacity: 0 clear .. 1 solid.
     min_font_px: floor for small frames, so captions stay legible.
+    position: where the commentary goes, ``"bottom"`` or ``"top"``; the notes banner
+    takes the other edge. max_lines: the most lines a caption shows (0: all it needs);
+    commentary keeps its newest lines, a note its first ones (ending in "…").
+    visible, notes_visible: show the commentary, the notes banner.
     """
 
     font: float = 0.05
@@ -91,6 +100,16 @@ class CaptionStyle:
     min_font_px: int = 14
     text_rgb: tuple[int, int, int] = (255, 255, 255)
     box_rgb: tuple[int, int, int] = (0, 0, 0)
+    position: str = "bottom"
+    max_lines: int = 0
+    visible: bool = True
+    notes_visible: bool = True
+
+    def __post_init__(self) -> None:
+        if self.position not in CAPTION_PLACES:
+            raise ValueError(f"position must be 'bottom' or 'top', got {self.position!r}")
+        if self.max_lines < 0:
+            raise ValueError(f"max_lines must be 0 (all) or more, got {self.max_lines}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,18 +168,29 @@ class CaptionRenderer:
     Args:
         width, height: frame size in pixels.
         style: see :class:`CaptionStyle`.
-        position: ``"bottom"`` (commentary) or ``"top"`` (a notes banner).
+        position: ``"bottom"`` for the commentary, ``"top"`` for the notes banner: their
+            places with the default style. ``style.position == "top"`` swaps them (the
+            commentary on top, the notes at the bottom); :attr:`edge` is where this one
+            is drawn, :attr:`shown` whether the style shows it at all.
     """
 
     def __init__(self, width: int, height: int, style: CaptionStyle = CaptionStyle(), position: str = "bottom") -> None:
-        if position not in ("bottom", "top"):
+        if position not in CAPTION_PLACES:
             raise ValueError(f"position must be 'bottom' or 'top', got {position!r}")
         self.width, self.height, self.style, self.position = width, height, style, position
+        self.is_notes = position == "top"
+        if self.is_notes:
+            self.edge = "bottom" if style.position == "top" else "top"
+        else:
+            self.edge = style.position
+        self.shown = style.notes_visible if self.is_notes else style.visible
         self.font_px = max(style.min_font_px, round(style.font * height))
         self._cache: OrderedDict[str, Patch | None] = OrderedDict()
 
     def patch(self, text: str) -> Patch | None:
-        """The patch for ``text`` (``None`` for blank text); cached."""
+        """The patch for ``text`` (``None`` for blank text, or when the style hides it); cached."""
+        if not self.shown:
+            return None
         if text in self._cache:
             self._cache.move_to_end(text)
             return self._cache[text]
@@ -184,7 +214,7 @@ class CaptionRenderer:
         stroke = max(1, px // 14)
         pad_x, pad_y, gap = px * 0.6, px * 0.35, px * 0.2
         max_text_w = max(px, self.width * style.max_width - 2 * pad_x)
-        lines = wrap_to_width(text, lambda s: font.getlength(s) + 2 * stroke <= max_text_w)
+        lines = self._limit(wrap_to_width(text, lambda s: font.getlength(s) + 2 * stroke <= max_text_w))
         ascent, descent = font.getmetrics()
         line_h = ascent + descent + 2 * stroke
         text_w = max(font.getlength(line) for line in lines) + 2 * stroke
@@ -214,8 +244,17 @@ class CaptionRenderer:
         alpha = rgba[..., 3:4]
         margin = round(style.margin * self.height)
         x = (self.width - box_w) // 2
-        y = margin if self.position == "top" else max(0, self.height - margin - box_h)
+        y = margin if self.edge == "top" else max(0, self.height - margin - box_h)
         return Patch(x, y, rgba[..., :3] * alpha, alpha)
+
+    def _limit(self, lines: list[str]) -> list[str]:
+        """At most ``style.max_lines`` lines: the newest of the commentary, the first of a note."""
+        most = self.style.max_lines
+        if not most or len(lines) <= most:
+            return lines
+        if not self.is_notes:
+            return lines[-most:]
+        return [*lines[: most - 1], lines[most - 1].rstrip(" .,;:—-") + "…"]
 
     def box(self, text: str) -> tuple[int, int, int, int] | None:
         """The caption box for ``text`` as ``(x0, y0, x1, y1)``; ``None`` for blank text."""

@@ -6,6 +6,8 @@ up for :data:`NOTE_SHOW_S`: in SRT/WebVTT they are prefixed ``Note:``; in the
 MP4 they show as a banner at the top while commentary runs at the bottom.
 A labelled mark shows as ``[tag] label — note``, for its whole range if it has
 one. Bare marks (no label, no note) are for navigating and appear only in the JSONL.
+Drawings on the frame are burned into the MP4 for as long as they are held; subtitles
+have no cue for them, the JSONL has a ``drawing`` record each.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from app.atomic_files import write_atomic
-from app.review.session import QA, Commentary, Note, ReviewSession
+from app.review.drawings import DrawingTrack, shape_to_dict
+from app.review.session import QA, Commentary, Drawing, Note, ReviewSession
 from app.sinks.subtitles import Cue, build_cues, write_srt, write_vtt
 
 NOTE_SHOW_S = 4.0
@@ -56,6 +59,11 @@ def note_cues(session: ReviewSession, *, notes: bool = True, answers: bool = Fal
             text = f"Q: {item.question}\nA: {answer}"
         cues.append(Cue(item.t, end, text))
     return cues
+
+
+def drawing_track(session: ReviewSession) -> DrawingTrack:
+    """The session's drawings, to burn into a video."""
+    return DrawingTrack(session.drawings())
 
 
 def subtitle_cues(session: ReviewSession, *, notes: bool = True, answers: bool = False) -> list[Cue]:
@@ -100,6 +108,15 @@ def timeline_records(session: ReviewSession) -> list[dict]:
                 record["end"] = round(item.end, 3)
             record.update({k: v for k, v in (("label", item.label), ("tag", item.tag)) if v})
             records.append(record)
+        elif isinstance(item, Drawing):
+            records.append(
+                {
+                    "type": "drawing",
+                    "time": round(item.t, 3),
+                    "end": round(item.end, 3),
+                    "shapes": [shape_to_dict(s) for s in item.shapes],
+                }
+            )
         else:
             records.append(
                 {
@@ -114,7 +131,7 @@ def timeline_records(session: ReviewSession) -> list[dict]:
 
 
 def export_jsonl(session: ReviewSession, path: str | Path) -> Path:
-    """Every spoken chunk, note, mark and Q&A, one JSON object per line, in time order (atomic)."""
+    """Every spoken chunk, note, mark, Q&A and drawing, one JSON object per line, in time order (atomic)."""
     path = Path(path)
     lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in timeline_records(session))
     write_atomic(path, "".join(lines))
@@ -122,11 +139,13 @@ def export_jsonl(session: ReviewSession, path: str | Path) -> Path:
 
 
 def export_mp4(session: ReviewSession, path: str | Path, *, notes: bool = True, answers: bool = False, **options):
-    """The video with commentary captions and a banner of notes; ``options`` as for
-    :func:`app.export.captioned_video.export_captioned_video` (``speech``, ``progress``, ``cancel``...)."""
+    """The video with commentary captions, a banner of notes and the drawings; ``options`` as for
+    :func:`app.export.captioned_video.export_captioned_video` (``start``, ``end``, ``speech``,
+    ``progress``, ``cancel``...)."""
     from app.export.captioned_video import export_captioned_video
 
     banner = note_cues(session, notes=notes, answers=answers)
+    options.setdefault("drawings", drawing_track(session))
     return export_captioned_video(session.video, path, commentary_cues(session), notes=banner, **options)
 
 

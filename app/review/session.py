@@ -2,7 +2,8 @@
 
 A coach opens a recorded game, lets the model commentate it ahead of playback,
 marks moments, writes notes, asks about plays, and shares the result. This
-module is that timeline without any GUI: its records and its crash-safe store
+module is that timeline without any GUI: its records (a drawing on the frame is
+one too, :mod:`app.review.drawings`) and its crash-safe store
 (a :class:`~app.review.journal.Journal` beside the video, or in the user data
 folder when the video's folder is read-only). The engine's jobs that fill it
 (commentary ahead, questions about a moment) are in :mod:`app.review.jobs`,
@@ -16,11 +17,13 @@ import dataclasses
 import hashlib
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.atomic_files import os_failure
 from app.errors import OutputError
+from app.review.drawings import DEFAULT_HOLD_S, Drawing, Shape, drawing_from_dict, drawing_to_dict, shape_to_dict
 from app.review.journal import Journal, read_journal
 from models.engine.records import ChunkDone
 
@@ -80,10 +83,15 @@ class QA:
     window_s: float = DEFAULT_WINDOW_S
 
 
-TimelineItem = Commentary | Note | QA
-_KINDS: dict[str, type] = {"commentary": Commentary, "note": Note, "qa": QA}
+TimelineItem = Commentary | Note | QA | Drawing
+_KINDS: dict[str, type] = {"commentary": Commentary, "note": Note, "qa": QA, "drawing": Drawing}
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
-_EDITABLE = {Commentary: {"text"}, Note: {"t", "text", "label", "tag", "t_out"}, QA: {"t", "question", "answer"}}
+_EDITABLE = {
+    Commentary: {"text"},
+    Note: {"t", "text", "label", "tag", "t_out"},
+    QA: {"t", "question", "answer"},
+    Drawing: {"t", "shapes", "hold_s"},
+}
 DEFAULT_TAGS = ("attack", "defence", "set piece", "transition")
 
 
@@ -105,12 +113,17 @@ _UNSET_MARK_FIELDS = {"label": "", "tag": "", "t_out": None}
 def item_to_dict(item: TimelineItem) -> dict:
     """The item as a journal record; a mark's label, tag and out point only when set, so a
     plain note is written as versions before them wrote it (and read it)."""
+    if isinstance(item, Drawing):
+        return drawing_to_dict(item)
     data = {"kind": _KIND_OF[type(item)], **dataclasses.asdict(item)}
     return {k: v for k, v in data.items() if k not in _UNSET_MARK_FIELDS or v != _UNSET_MARK_FIELDS[k]}
 
 
 def item_from_dict(data: dict) -> TimelineItem:
+    """The item of a journal record; KeyError, TypeError or ValueError when it is malformed."""
     cls = _KINDS[data["kind"]]
+    if cls is Drawing:
+        return drawing_from_dict(data)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -203,10 +216,9 @@ class ReviewSession:
         try:
             kind = op["op"]
             if kind in ("add", "chunk"):
+                self._reserve_id(op["item"])
                 item = item_from_dict(op["item"])
                 self._items[item.id] = item
-                if item.id.startswith("n") and item.id[1:].isdigit():
-                    self._next = max(self._next, int(item.id[1:]) + 1)
             elif kind == "edit":
                 self._items[op["id"]] = self._edited(self._items[op["id"]], op["fields"])
             elif kind == "remove":
@@ -215,8 +227,14 @@ class ReviewSession:
                 self._tags = _clean_tags(op["tags"])
             elif kind == "clear_commentary":
                 self._items = {k: v for k, v in self._items.items() if not isinstance(v, Commentary)}
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.warnings.append(f"{self.store.name}: skipped an unreadable change ({exc}).")
+
+    def _reserve_id(self, data: object) -> None:
+        """New ids go on after a record's id, even a record that cannot be read (a newer version's)."""
+        item_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(item_id, str) and item_id.startswith("n") and item_id[1:].isdigit():
+            self._next = max(self._next, int(item_id[1:]) + 1)
 
     def _record(self, op: dict) -> None:
         with self._lock:
@@ -295,6 +313,20 @@ class ReviewSession:
             self._record({"op": "add", "item": item_to_dict(item)})
         return item
 
+    def add_drawing(self, t: float, shapes: Iterable[Shape], hold_s: float = DEFAULT_HOLD_S) -> Drawing:
+        """Keep ``shapes`` drawn on the frame at ``t``, shown for ``hold_s`` seconds from there.
+
+        ValueError (before anything is saved) when a shape or the hold time is wrong.
+        """
+        with self._lock:
+            item = Drawing(self._new_id(), max(0.0, float(t)), tuple(shapes), hold_s)
+            self._record({"op": "add", "item": item_to_dict(item)})
+        return item
+
+    def drawings(self) -> list[Drawing]:
+        """The drawings on the frame, in time order."""
+        return sorted((i for i in self._snapshot() if isinstance(i, Drawing)), key=lambda d: (d.t, d.id))
+
     def marks(self, tag: str | None = None) -> list[Note]:
         """The marks and notes in time order; with ``tag``, only those filed under it."""
         return [i for i in self.items() if isinstance(i, Note) and (tag is None or i.tag == tag)]
@@ -324,11 +356,19 @@ class ReviewSession:
 
     def edit(self, item_id: str, **fields) -> TimelineItem:
         """Change ``fields`` of an item: commentary's text; a mark's time, out point, label, tag
-        and text; a Q&A's time, question and answer."""
+        and text; a Q&A's time, question and answer; a drawing's time, shapes and hold time."""
         with self._lock:
-            self._edited(self._items[item_id], fields)  # validate before it is journalled
+            edited = self._edited(self._items[item_id], fields)  # validate before it is journalled
+            if isinstance(edited, Drawing):  # as the journal keeps them (checked, plain data)
+                fields = {k: self._drawing_field(edited, k) for k in fields}
             self._record({"op": "edit", "id": item_id, "fields": fields})
             return self._items[item_id]
+
+    @staticmethod
+    def _drawing_field(drawing: Drawing, name: str) -> object:
+        if name == "shapes":
+            return [shape_to_dict(s) for s in drawing.shapes]
+        return getattr(drawing, name)
 
     def remove(self, item_id: str) -> None:
         with self._lock:

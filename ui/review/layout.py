@@ -2,8 +2,8 @@
 
 Kept apart from ``view.py`` (which reacts to the engine, the player and
 the user), as ``main_layout.py`` is for the main window. Shortcuts (while the
-view has focus, not while typing): Space play/pause, Left/Right step one frame,
-M mark the moment, I / O the in and out points of a range.
+view has focus, not while typing): Space or K play/pause, J / L back / forward 5 s,
+Left/Right step one frame, M mark the moment, I / O the in and out points of a range.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.review.session import DEFAULT_WINDOW_S
+from ui.review.clip_exports import CLIPS, REEL
+from ui.review.drawing_canvas import DrawingFrameView
+from ui.review.drawing_tool import DrawingBar
 from ui.review.marks import MarkStrip, TagBar
-from ui.review.player import FrameView
 from ui.review.timeline import TimelineList
 
 EXPORTS = {
@@ -56,6 +58,9 @@ class ReviewLayout:
         menu = QMenu(self.export_button)
         for fmt, label in EXPORTS.items():
             menu.addAction(label, lambda f=fmt: self._choose_export(f))
+        menu.addSeparator()
+        menu.addAction(CLIPS, self._choose_clips)
+        menu.addAction(REEL, self._choose_reel)
         self.export_button.setMenu(menu)
         top = QHBoxLayout()
         for w in (self.open_button, self.title):
@@ -64,13 +69,19 @@ class ReviewLayout:
         for w in (self.progress_label, self.progress, self.commentary_button, self.export_button):
             top.addWidget(w)
 
-        self.frame = FrameView()
-        self.play_button = QPushButton("Play", clicked=self.toggle_play, toolTip="Play / pause (Space)")
+        self._build_player_controls()  # sound and caption controls (ui/review/player_controls.py)
+        self.frame = DrawingFrameView()
+        self.drawing_bar = DrawingBar()
+        self.play_button = QPushButton(
+            "Play", clicked=self.toggle_play, toolTip="Play / pause (Space or K) · J / L: back / forward 5 s"
+        )
         self.back_button = QPushButton(
-            "◀|", clicked=lambda: self.reader and self.reader.step(-1), toolTip="One frame back (Left)"
+            "◀|", clicked=lambda: self.reader and self.reader.step(-1), toolTip="One frame back (Left) · J: back 5 s"
         )
         self.forward_button = QPushButton(
-            "|▶", clicked=lambda: self.reader and self.reader.step(1), toolTip="One frame forward (Right)"
+            "|▶",
+            clicked=lambda: self.reader and self.reader.step(1),
+            toolTip="One frame forward (Right) · L: forward 5 s",
         )
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.sliderMoved.connect(lambda v: self.seek(v / 10))
@@ -90,12 +101,14 @@ class ReviewLayout:
         for w in (self.back_button, self.play_button, self.forward_button):
             transport.addWidget(w)
         transport.addLayout(along, 1)
-        for w in (self.time_label, self.rate):
+        for w in (self.time_label, self.rate, self.mute_button, self.volume_slider, self.captions_button):
             transport.addWidget(w)
         left = QWidget()
         left_box = QVBoxLayout(left)
         left_box.addWidget(self.frame, 1)
         left_box.addLayout(transport)
+        left_box.addWidget(self.caption_bar)
+        left_box.addWidget(self.drawing_bar)
 
         self.timeline = TimelineList()
         self.timeline.seekRequested.connect(self.seek)
@@ -145,7 +158,11 @@ class ReviewLayout:
         box.addWidget(split, 1)
         box.addLayout(ask)
         box.addWidget(self.answer)
-        box.addWidget(self.status)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status)
+        status_row.addWidget(self.folder_button)
+        status_row.addStretch(1)
+        box.addLayout(status_row)
         for key, slot in (
             ("Space", self.toggle_play),
             ("Left", lambda: self.reader and self.reader.step(-1)),
@@ -157,6 +174,8 @@ class ReviewLayout:
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+        self._connect_drawing()
+        self._finish_player_controls()
         self._enable()
 
     def _enable(self) -> None:
@@ -172,6 +191,7 @@ class ReviewLayout:
             self.tag_bar,
             self.export_button,
             self.rate,
+            self.drawing_bar,
         ):
             w.setEnabled(has_video)
         can_think = has_video and self.model_available

@@ -34,6 +34,7 @@ ALL_TAGS = "All tags"
 NO_TAG = "(no tag)"
 _PALETTE = ("#f0883e", "#3fb950", "#a371f7", "#58a6ff", "#db61a2", "#e3b341", "#56d4dd", "#ff7b72")
 UNTAGGED_COLOUR = "#8b949e"
+DRAWING_COLOUR = "#f0f6fc"
 
 
 def tag_colour(tag: str) -> str:
@@ -57,10 +58,16 @@ class MarkStrip(QWidget):
         self.setFixedHeight(self.HEIGHT)
         self.duration = 0.0
         self.marks: list[Note] = []
+        self.drawing_times: list[float] = []
         self.setToolTip("Marks and ranges (I / O set in and out points); click one to go there")
 
     def set_marks(self, marks: list[Note], duration: float) -> None:
         self.marks, self.duration = list(marks), max(0.0, duration)
+        self.update()
+
+    def set_drawings(self, times: list[float]) -> None:
+        """Where drawings are: short white ticks along the bottom edge."""
+        self.drawing_times = list(times)
         self.update()
 
     def x_of(self, t: float) -> float:
@@ -75,6 +82,8 @@ class MarkStrip(QWidget):
             if mark.is_range:
                 painter.fillRect(QRectF(x0, 3, max(2.0, self.x_of(mark.end) - x0), self.height() - 6), colour)
             painter.fillRect(QRectF(x0 - 1, 0, 3, self.height()), colour)
+        for t in self.drawing_times if self.duration > 0 else ():
+            painter.fillRect(QRectF(self.x_of(t) - 1, self.height() - 5, 3, 5), QColor(DRAWING_COLOUR))
         painter.end()
 
     def mark_at(self, x: float) -> Note | None:

@@ -4,8 +4,8 @@ No QtMultimedia (it would pull in platform media backends that differ per OS and
 bloat the bundle): frames come from :class:`~app.sources.file_source.FileSource`
 (the decoder and true timestamps the model saw, accurate seeking included) in a
 reader thread that paces playback by the wall clock. Each picture is scaled
-for display and gets the same captions the MP4 export burns in
-(:mod:`app.export.captions`), so what the coach sees is what the team will get. Only
+for display and gets the same captions and drawings the MP4 export burns in
+(:mod:`app.export.captions`, :mod:`app.review.drawings`), so what the coach sees is what the team will get. Only
 the newest picture waits for the UI: a slow machine skips frames while playing,
 never falls behind.
 """
@@ -23,7 +23,8 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from app.export.captioned_video import nominal_fps
-from app.export.captions import CaptionRenderer, CaptionTrack
+from app.export.captions import CaptionRenderer, CaptionStyle, CaptionTrack
+from app.review.drawings import DrawingTrack, render_shapes
 from app.sources.file_source import FileSource
 from models.errors import LiveCCError
 
@@ -53,6 +54,8 @@ class FrameReader(QObject):
         self.rate = 1.0
         self.track = CaptionTrack([])
         self.notes = CaptionTrack([])
+        self.style = CaptionStyle()
+        self.drawings = DrawingTrack()
         self.playing = False
         self._cond = threading.Condition()
         self._seek: float | None = 0.0
@@ -101,6 +104,14 @@ class FrameReader(QObject):
     def set_tracks(self, captions: CaptionTrack, notes: CaptionTrack) -> None:
         """Draw these captions (bottom) and notes (top) from now on; redraws the picture shown."""
         self._command(track=captions, notes=notes, _refresh=True)
+
+    def set_drawings(self, drawings: DrawingTrack) -> None:
+        """Burn these drawings into the picture (under the captions) from now on; redraws it."""
+        self._command(drawings=drawings, _refresh=True)
+
+    def set_style(self, style: CaptionStyle) -> None:
+        """Draw captions and notes this way from now on (size, place, lines, shown); redraws the picture."""
+        self._command(style=style, _refresh=True)
 
     @property
     def current_frame(self) -> np.ndarray | None:
@@ -203,9 +214,11 @@ class FrameReader(QObject):
             return  # the UI is behind: drop this picture, keep time
         raw = self._raw
         h, w = raw.shape[:2]
-        if self._renderers is None or (self._renderers[0].width, self._renderers[0].height) != (w, h):
-            self._renderers = (CaptionRenderer(w, h), CaptionRenderer(w, h, position="top"))
+        style, made = self.style, self._renderers
+        if made is None or (made[0].width, made[0].height, made[0].style) != (w, h, style):
+            self._renderers = (CaptionRenderer(w, h, style), CaptionRenderer(w, h, style, position="top"))
         shown = raw.copy()
+        render_shapes(shown, self.drawings.at(self.position))
         self._renderers[0].draw(shown, self.track.text_at(self.position))
         self._renderers[1].draw(shown, self.notes.text_at(self.position))
         image = QImage(shown.data, w, h, shown.strides[0], QImage.Format.Format_RGB888).copy()

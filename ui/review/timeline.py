@@ -14,12 +14,24 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.review.drawings import Drawing
 from app.review.session import QA, Commentary, Note, TimelineItem
 from app.timefmt import clock
 from ui.review.marks import tag_colour
+from ui.review.timeline_wrap import wrap_column
 
-_ORDER = {Commentary: 0, Note: 1, QA: 2}
-_COLOURS = {Commentary: "#c9d1d9", Note: "#e3b341", QA: "#58a6ff"}
+_ORDER = {Commentary: 0, Note: 1, QA: 2, Drawing: 3}
+_COLOURS = {Commentary: "#c9d1d9", Note: "#e3b341", QA: "#58a6ff", Drawing: "#db61a2"}
+_SHAPE_NAMES = {"arrow": "arrow", "line": "line", "ellipse": "circle", "freehand": "free hand", "text": "text"}
+
+
+def describe_drawing(drawing: Drawing) -> str:
+    """A drawing's shapes in words (``arrow, circle, text “Press”``) and how long it stays."""
+    shapes = [
+        f"{_SHAPE_NAMES.get(s.kind, s.kind)} “{s.text}”" if s.text else _SHAPE_NAMES.get(s.kind, s.kind)
+        for s in drawing.shapes
+    ]
+    return f"{', '.join(shapes)} · {drawing.hold_s:g} s"
 
 
 def describe(item: TimelineItem) -> tuple[str, str]:
@@ -34,6 +46,8 @@ def describe(item: TimelineItem) -> tuple[str, str]:
         if item.is_range:
             text = f"{clock(item.t)}–{clock(item.end)}  {text}".rstrip()
         return kind, text
+    if isinstance(item, Drawing):
+        return "Drawing", describe_drawing(item)
     return "Q&A", f"Q: {item.question}\nA: {item.answer}"
 
 
@@ -56,6 +70,7 @@ class TimelineList(QTreeWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        wrap_column(self, 2)  # a line's whole text, wrapped to the column's width
         self._keys: list[tuple[float, int, str]] = []  # sorted (time, kind order, id), one per row
         self._spans: dict[str, tuple[float, float]] = {}
         self._mark_tags: dict[str, str] = {}  # the tag of each mark's row, for the filter

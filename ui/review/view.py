@@ -32,6 +32,7 @@ from app.engine.host import EngineState
 from app.export.captions import CaptionTrack
 from app.pipeline.sampling import MAX_PIXELS
 from app.review import export as review_export
+from app.review.drawings import Drawing
 from app.review.jobs import CommentaryJob, QuestionJob, ask_about, commentate_ahead
 from app.review.report import write_report
 from app.review.session import QA, Commentary, Note, ReviewSession, commentary_id
@@ -41,11 +42,14 @@ from models.engine.prompt import DEFAULT_QUERY
 from models.engine.records import AnswerDelta, AnswerDone, ChunkDone, ChunkStarted
 from models.errors import LiveCCError
 from ui.engine_bridge import EngineBridge
+from ui.review.clip_exports import ClipExports
+from ui.review.drawing_actions import DrawingActions
 from ui.review.job_signals import ReviewJobSignals
 from ui.review.jobs import ExportJob, progress_dialog
 from ui.review.layout import EXPORTS, ReviewLayout
 from ui.review.mark_actions import MarkActions
 from ui.review.player import FrameReader
+from ui.review.player_controls import PlayerControls
 
 _SUFFIX = {
     "srt": ".srt",
@@ -57,7 +61,7 @@ _SUFFIX = {
 }
 
 
-class ReviewView(MarkActions, ReviewLayout, QWidget):
+class ReviewView(ClipExports, DrawingActions, MarkActions, PlayerControls, ReviewLayout, QWidget):
     """Review one video at a time.
 
     Args:
@@ -103,6 +107,7 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         colour = {"info": "#8b949e", "warn": "#d29922", "error": "#f85149"}[level]
         self.status.setStyleSheet(f"color: {colour}")
         self.status.setText(text)
+        self._hide_saved()
 
     # -- engine ---------------------------------------------------------------------------------
     def _job_signals(self) -> ReviewJobSignals:
@@ -188,6 +193,7 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         reader.frameShown.connect(self._frame_shown)
         reader.playingChanged.connect(lambda on: self.play_button.setText("Pause" if on else "Play"))
         reader.failed.connect(lambda text: self.show_status(text, "error"))
+        self._attach_player(reader)  # its sound, and the captions as the coach set them
         self.title.setText(Path(path).name)
         self.slider.setRange(0, round(reader.duration * 10))
         self.timeline.set_items(self.session.items())
@@ -208,6 +214,8 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         self._resume_after_answer = False
         self.commentary_button.setText("Commentate")
         self.answer.clear()
+        self.question.clear()
+        self._detach_player()
         if self.reader is not None:
             self.reader.close()
             self.reader = None
@@ -232,7 +240,8 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         self.reader.shown()
         if not self.slider.isSliderDown():
             self.slider.setValue(round(t * 10))
-        self.time_label.setText(f"{clock(t)} / {clock(self.reader.duration)}")
+        duration = self.reader.duration
+        self.time_label.setText(f"{clock(min(t, duration) if duration else t)} / {clock(duration)}")
         self.timeline.follow(t)
 
     def _rebuild_tracks(self) -> None:
@@ -246,6 +255,7 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         held = list(copy.deepcopy(self._builder).finish())  # words not yet closed into a cue
         notes = CaptionTrack(review_export.note_cues(self.session))
         self.reader.set_tracks(CaptionTrack(self._cues + held), notes)
+        self._push_drawings()
 
     # -- commentary ahead -----------------------------------------------------------------------
     @property
@@ -293,7 +303,8 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         if self._run_started is not None and end > self._run_started[1]:
             rate = (end - self._run_started[1]) / max(1e-3, time.monotonic() - self._run_started[0])
             speed = f" · {rate:.1f}× real time"
-        self.progress_label.setText(f"Commentary {clock(end)} / {clock(duration)}{speed}")
+        shown = min(end, duration) if duration else end  # the last chunk may end past the last frame
+        self.progress_label.setText(f"Commentary {clock(shown)} / {clock(duration)}{speed}")
 
     def _commentary_ended(self, reason: str, message: str) -> None:
         self.commentary_button.setText("Commentate")
@@ -334,6 +345,9 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         item = self.session.get(item_id)
         if isinstance(item, Note):
             self.edit_mark(item_id)
+            return
+        if isinstance(item, Drawing):
+            self.edit_drawing(item_id)
             return
         field = "answer" if isinstance(item, QA) else "text"
         text, ok = QInputDialog.getMultiLineText(self, "Edit", "Text:", getattr(item, field))
@@ -411,15 +425,15 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
         """Export to ``path``; MP4 runs as a job with a progress dialog (returned), the rest at once."""
         path = Path(path)
         if fmt in ("mp4", "mp4-voice"):
-            session, voice = self.session, fmt == "mp4-voice"
+            session, voice, style = self.session, fmt == "mp4-voice", self.caption_style()
             job = ExportJob(
                 f"Exporting {path.name}",
                 lambda progress, cancel: review_export.export_mp4(
-                    session, path, speech=voice, progress=progress, cancel=cancel
+                    session, path, speech=voice, style=style, progress=progress, cancel=cancel
                 ),
                 self,
             )
-            job.finished.connect(lambda r: (self.show_status(f"Saved {r.path}"), self.exportFinished.emit(r)))
+            job.finished.connect(lambda r: (self.show_saved(r.path), self.exportFinished.emit(r)))
             job.failed.connect(lambda m: (self.show_status(m, "error"), self.exportFailed.emit(m)))
             job.cancelled.connect(lambda: self.show_status("Export cancelled.", "warn"))
             for signal in (job.finished, job.failed, job.cancelled):
@@ -429,8 +443,8 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
             job.start()
             return job
         writers = {
-            "srt": review_export.export_srt,
-            "vtt": review_export.export_vtt,
+            "srt": lambda s, p: review_export.export_srt(s, p, **self.subtitle_options()),
+            "vtt": lambda s, p: review_export.export_vtt(s, p, **self.subtitle_options()),
             "jsonl": review_export.export_jsonl,
             "html": write_report,
         }
@@ -440,7 +454,7 @@ class ReviewView(MarkActions, ReviewLayout, QWidget):
             self.show_status(str(exc), "error")
             self.exportFailed.emit(str(exc))
             return None
-        self.show_status(f"Saved {path}")
+        self.show_saved(path)
         self.exportFinished.emit(path)
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 
@@ -97,3 +98,46 @@ def test_subtitles_carry_marks_and_answers_as_asked(clip, tmp_path):
     assert '"tag": "attack"' in (tmp_path / "c.jsonl").read_text()
     with pytest.raises(SystemExit):
         main([*mark, "--include", "drawings"])
+
+
+def _decoded(path):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    frames = []
+    while (found := capture.read())[0]:
+        frames.append(cv2.cvtColor(found[1], cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
+
+
+def test_clips_a_reel_and_a_report_linking_the_clips_in_one_run(clip, tmp_path, capsys):
+    from app.review.drawings import Shape
+
+    with ReviewSession(clip) as review:  # a drawing made in the GUI before the batch
+        review.add_drawing(1.2, [Shape("line", ((0.1, 0.5), (0.9, 0.5)), "blue", 0.05)], hold_s=0.5)
+    out = tmp_path / "out"
+    args = ["review", str(clip), "--mark", "1-2.5:attack:Overload left", "--mark", "3:set piece:Corner"]
+    args += ["--mark", "0.2-0.8:defence:Shape", "--tag", "attack", "--clips", str(out / "clips")]
+    assert main([*args, "--reel", str(out / "reel.mp4"), "--report", str(out / "match.html")]) == 0
+    printed = capsys.readouterr().out
+    assert "Clips: 1 in" in printed and "Reel: " in printed and "(1 clip, 3.5 s)" in printed
+    (name,) = os.listdir(out / "clips")
+    assert name == "01-0m01s-attack-overload-left.mp4"
+    frames = _decoded(out / "clips" / name)
+    assert abs(len(frames) - 15) <= 1
+    blue = [i for i, f in enumerate(frames) if f[58:62, 70:90, 2].mean() > 170 and f[58:62, 70:90, 0].mean() < 110]
+    assert blue == [2, 3, 4, 5, 6]  # 1.2 s to 1.7 s
+    assert len(_decoded(out / "reel.mp4")) == 20 + 15
+    page = (out / "match.html").read_text()
+    assert page.count(f'href="clips/{name}"') == 2 and page.count("href=") == 2  # only the exported moment
+
+
+def test_clip_options_without_clips_or_a_tag_without_marks_exit_2(clip, tmp_path, capsys):
+    assert main(["review", str(clip), "--tag", "attack"]) == 2
+    assert "give --clips DIR or --reel OUT.mp4" in capsys.readouterr().err
+    assert main(["review", str(clip), "--mark", "1:attack:Point", "--reel", str(tmp_path / "r.mp4")]) == 2
+    assert "No marks with an in and out point" in capsys.readouterr().err
+    assert main(["review", str(clip), "--mark", "1-2:attack:Run", "--clips", str(tmp_path), "--tag", "x"]) == 2
+    assert "No marks tagged 'x'" in capsys.readouterr().err
+    assert not (tmp_path / "r.mp4").exists()

@@ -73,3 +73,32 @@ def test_the_report_renders_its_pictures_in_chromium_and_prints_them(review, tmp
     assert pdf.startswith(b"%PDF")
     assert pdf.count(b"/Subtype /Image") >= 3
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 2  # the transcript starts a page of its own
+
+
+def test_a_thumbnail_shows_the_drawings_held_at_its_moment(tmp_path):
+    from app.review.drawings import Shape
+
+    clip = write_test_video(tmp_path / "drawn.mp4", seconds=4, fps=10, size=(320, 240))
+    bar = Shape("line", ((0.1, 0.3), (0.9, 0.3)), "blue", 0.05)
+    with ReviewSession(clip) as review:
+        review.add_mark(1.0, label="Drawn on")
+        review.add_mark(3.0, label="After the hold")
+        review.add_drawing(1.0, [bar], hold_s=1.0)
+        page = write_report(review, tmp_path / "report.html").read_text()
+    drawn, plain = (
+        np.asarray(Image.open(io.BytesIO(base64.b64decode(t))).convert("RGB")).astype(int)
+        for t in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
+    )
+    r, g, b = drawn[70:74, 150:170].reshape(-1, 3).mean(0)  # the bar's middle, y = 0.3
+    assert b > 170 and r < 110
+    assert plain[70:74, 150:170, 2].mean() < 120  # no drawing at 3 s
+
+
+def test_moments_link_to_their_clips_relative_to_the_report(review, tmp_path):
+    first = review.marks()[1]  # the ranged mark
+    clip_file = tmp_path / "clips" / "01-0m01s-attack overload.mp4"
+    page = write_report(review, tmp_path / "report.html", clips={first.id: clip_file}).read_text()
+    assert page.count('href="clips/01-0m01s-attack%20overload.mp4"') == 2  # the picture and "Clip"
+    nested = write_report(review, tmp_path / "out" / "report.html", clips={first.id: clip_file}).read_text()
+    assert 'href="../clips/01-0m01s-attack%20overload.mp4"' in nested
+    assert "href=" not in write_report(review, tmp_path / "plain.html").read_text()

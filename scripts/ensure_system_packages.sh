@@ -3,7 +3,8 @@
 #   Xvfb (GUI tests on a real X server), espeak-ng (speech), the libraries
 #   PySide6's Qt loads headless (offscreen) and on X11 (xcb platform plugin),
 #   and the real programs the OBS outputs are tested against: OBS Studio
-#   (obs-websocket 5 built in) and Chromium (the browser-source page).
+#   (obs-websocket 5 built in) and Chromium (the browser-source page, the
+#   review report; poppler-utils turns its PDF print into images).
 #   xdotool types the global hotkeys into another application under Xvfb.
 # As root (CI runs as root) missing packages are installed with apt-get;
 # otherwise the exact command is printed. Never fails the build: tests that
@@ -12,7 +13,7 @@
 # Usage: scripts/ensure_system_packages.sh
 set -u
 
-PACKAGES="xvfb xauth xdotool espeak-ng libespeak-ng1 alsa-utils obs-studio chromium
+PACKAGES="xvfb xauth xdotool espeak-ng libespeak-ng1 alsa-utils obs-studio chromium poppler-utils
 libegl1 libgl1 libopengl0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
 libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -73,6 +74,38 @@ def test_the_report_renders_its_pictures_in_chromium_and_prints_them(review, tmp
     assert pdf.startswith(b"%PDF")
     assert pdf.count(b"/Subtype /Image") >= 3
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 2  # the transcript starts a page of its own
+
+
+def _blue_bands(page: np.ndarray) -> int:
+    """How many separate horizontal bands of the drawings' blue a page image holds."""
+    r, g, b = (page[..., i].astype(int) for i in range(3))
+    rows = ((b > 200) & (r < 90) & (g > 80) & (g < 160)).sum(axis=1) >= 8
+    starts = rows & ~np.concatenate(([False], rows[:-1]))
+    return int(starts.sum())
+
+
+def test_the_pdf_print_shows_every_thumbnail_with_its_drawing(tmp_path, browser):
+    """Printed to PDF and turned into images (poppler), each moment's picture is on paper."""
+    from app.review.drawings import Shape
+
+    require("pdftoppm")
+    clip = write_test_video(tmp_path / "match.mp4", seconds=4, fps=10, size=(320, 240))
+    with ReviewSession(clip) as review:
+        for t, label in ((0.5, "Kick-off"), (1.5, "Press"), (3.0, "Corner")):
+            review.add_mark(t, tag="attack", label=label, text="Note " * 40)
+        review.add_drawing(0.2, [Shape("line", ((0.1, 0.5), (0.9, 0.5)), "blue", 0.06)], hold_s=3.5)
+        review.add_chunk(ChunkDone(0, 0.0, 4.0, "The ball moves to the left"))
+        path = write_report(review, tmp_path / "report.html")
+    browser.open(path.as_uri())
+    assert browser.wait_for("[...document.images].every(i => i.complete && i.naturalWidth === 320)")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(base64.b64decode(browser.call("Page.printToPDF", printBackground=True)["data"]))
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=60)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2  # the transcript starts a page of its own
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in pages]
+    assert sum(_blue_bands(image) for image in images) == 3  # three thumbnails, each with its bar
+    assert _blue_bands(images[-1]) == 0  # the transcript page has no pictures
 
 
 def test_a_thumbnail_shows_the_drawings_held_at_its_moment(tmp_path):

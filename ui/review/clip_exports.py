@@ -21,10 +21,12 @@ from ui.review.jobs import ExportJob, progress_dialog
 
 CLIPS = "Clips of marked ranges…"
 REEL = "Highlights reel…"
+CLIP_VOICE = "Clips and reel with the voice"
 
 
 class ClipExports:
-    """Mixin: needs ``session``, ``tag_bar``, ``jobs``, ``status``, ``show_status``, ``exportFinished``
+    """Mixin: needs ``session``, ``tag_bar``, ``clip_voice`` (the menu's check for the spoken
+    commentary), ``jobs``, ``status``, ``show_status``, ``exportFinished``
     and ``exportFailed`` from the view, ``caption_style`` and ``show_saved`` from ``PlayerControls``."""
 
     def _marks_to_export(self) -> tuple[list, str]:
@@ -65,6 +67,7 @@ class ClipExports:
         if not self._ready_to_cut():
             return None
         session, marks, style = self.session, self._marks_to_export()[0], self.caption_style()
+        voice = self.clip_voice.isChecked()
         folder = Path(folder)
         clips = f"{len(marks)} clip{'s' if len(marks) != 1 else ''}"
 
@@ -72,10 +75,10 @@ class ClipExports:
             self.show_saved(next(iter(written.values())))  # its folder a click away
             self.status.setText(f"Saved: {clips} in {folder.name}")
 
-        return self._start_cut(
+        return self._start_export_job(
             f"Exporting {clips} to {folder.name}",
             lambda progress, cancel: export_clips(
-                session, folder, marks=marks, style=style, progress=progress, cancel=cancel
+                session, folder, marks=marks, style=style, speech=voice, progress=progress, cancel=cancel
             ),
             saved,
         )
@@ -85,17 +88,20 @@ class ClipExports:
         if not self._ready_to_cut():
             return None
         session, marks, style = self.session, self._marks_to_export()[0], self.caption_style()
+        voice = self.clip_voice.isChecked()
         path = Path(path)
-        return self._start_cut(
+        return self._start_export_job(
             f"Exporting the highlights reel {path.name}",
             lambda progress, cancel: export_reel(
-                session, path, marks=marks, style=style, progress=progress, cancel=cancel
+                session, path, marks=marks, style=style, speech=voice, progress=progress, cancel=cancel
             ),
             lambda reel: self.show_saved(reel.path),
         )
 
-    def _start_cut(self, title: str, work: Callable, saved: Callable[[object], None]) -> ExportJob:
-        """Run ``work`` as an export job with a progress dialog; ``saved(result)`` tells the coach."""
+    def _start_export_job(self, title: str, work: Callable, saved: Callable[[object], None]) -> ExportJob:
+        """Run ``work`` as an export job with a progress dialog; ``saved(result)`` tells the coach.
+
+        Every video export of the tab (captioned MP4, clips, reel) runs through here."""
         job = ExportJob(title, work, self)
         job.finished.connect(lambda result: (saved(result), self.exportFinished.emit(result)))
         job.failed.connect(lambda message: (self.show_status(message, "error"), self.exportFailed.emit(message)))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.review.session import DEFAULT_WINDOW_S
-from ui.review.clip_exports import CLIPS, REEL
+from ui.review.clip_exports import CLIP_VOICE, CLIPS, REEL
 from ui.review.drawing_canvas import DrawingFrameView
 from ui.review.drawing_tool import DrawingBar
 from ui.review.marks import MarkStrip, TagBar
@@ -61,6 +61,8 @@ class ReviewLayout:
         menu.addSeparator()
         menu.addAction(CLIPS, self._choose_clips)
         menu.addAction(REEL, self._choose_reel)
+        self.clip_voice = menu.addAction(CLIP_VOICE)
+        self.clip_voice.setCheckable(True)
         self.export_button.setMenu(menu)
         top = QHBoxLayout()
         for w in (self.open_button, self.title):

@@ -45,7 +45,7 @@ from ui.engine_bridge import EngineBridge
 from ui.review.clip_exports import ClipExports
 from ui.review.drawing_actions import DrawingActions
 from ui.review.job_signals import ReviewJobSignals
-from ui.review.jobs import ExportJob, progress_dialog
+from ui.review.jobs import ExportJob
 from ui.review.layout import EXPORTS, ReviewLayout
 from ui.review.mark_actions import MarkActions
 from ui.review.player import FrameReader
@@ -426,22 +426,13 @@ class ReviewView(ClipExports, DrawingActions, MarkActions, PlayerControls, Revie
         path = Path(path)
         if fmt in ("mp4", "mp4-voice"):
             session, voice, style = self.session, fmt == "mp4-voice", self.caption_style()
-            job = ExportJob(
+            return self._start_export_job(
                 f"Exporting {path.name}",
                 lambda progress, cancel: review_export.export_mp4(
                     session, path, speech=voice, style=style, progress=progress, cancel=cancel
                 ),
-                self,
+                lambda result: self.show_saved(result.path),
             )
-            job.finished.connect(lambda r: (self.show_saved(r.path), self.exportFinished.emit(r)))
-            job.failed.connect(lambda m: (self.show_status(m, "error"), self.exportFailed.emit(m)))
-            job.cancelled.connect(lambda: self.show_status("Export cancelled.", "warn"))
-            for signal in (job.finished, job.failed, job.cancelled):
-                signal.connect(lambda *_: job in self.jobs and self.jobs.remove(job))
-            self.jobs.append(job)
-            progress_dialog(job, self).show()
-            job.start()
-            return job
         writers = {
             "srt": lambda s, p: review_export.export_srt(s, p, **self.subtitle_options()),
             "vtt": lambda s, p: review_export.export_vtt(s, p, **self.subtitle_options()),

@@ -7,6 +7,8 @@ into the frames of its moment), and a reel of the marks under the tag filter.
 
 from __future__ import annotations
 
+import subprocess
+
 import cv2
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from app.review.clips import ReelResult
 from app.review.drawings import COLOURS, Shape
 from app.review.session import ReviewSession
 from app.sources.synthetic import write_test_video
-from ui.review.clip_exports import CLIPS, REEL
+from ui.review.clip_exports import CLIP_VOICE, CLIPS, REEL
 
 EXPORT_TIMEOUT_MS = 120_000  # the machine may be busy; never a measure of speed
 
@@ -109,3 +111,28 @@ def test_without_ranged_marks_the_coach_is_told_what_to_do(qtbot, review_view, c
     )
     menu_action(view, REEL).trigger()
     assert "0 marks tagged 'pressing' with an in and out point" in view.status.text()
+
+
+def test_the_voice_option_speaks_the_commentary_in_the_reel(qtbot, review_view, clip, tmp_path, monkeypatch):
+    from app.export.ffmpeg import ffmpeg_exe
+    from models.engine.records import ChunkDone
+
+    view = review_view
+    view.open_video(clip, commentate=False)
+    view.session.add_chunk(ChunkDone(0, 3.0, 4.0, "The line drops far too deep."))
+    view.tag_bar.filter.setCurrentText("defence")
+    menu_action(view, CLIP_VOICE).trigger()
+    assert view.clip_voice.isChecked()
+    out = tmp_path / "reel.mp4"
+    monkeypatch.setattr("ui.review.clip_exports.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    with qtbot.waitSignal(view.exportFinished, timeout=EXPORT_TIMEOUT_MS):
+        menu_action(view, REEL).trigger()
+    pcm = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(out), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(int)
+    card, moment = samples[: 2 * 16000], samples[2 * 16000 :]
+    assert moment.size and np.abs(moment).max() > 1000  # the voice over the (silent) footage
+    assert np.abs(card).max() < 50  # the title card is silent

@@ -41,12 +41,20 @@ case "$BACKEND" in
     cuda)
         command -v nvcc >/dev/null || for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH="$d:$PATH" && break; done
         command -v nvcc >/dev/null || { say "nvcc not found: install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads)"; exit 1; }
-        FLAGS="$FLAGS -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHITECTURES" ;;
+        # No VMM: ggml-cuda then does not link the driver's libcuda.so, so the wheel builds on a
+        # machine without an NVIDIA driver (CI) and the bundle starts on one (CPU fallback).
+        FLAGS="$FLAGS -DGGML_CUDA=on -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHITECTURES"
+        cublas=$(scripts/ensure_cublas.sh) || exit 1
+        if [ -n "$cublas" ]; then  # cuBLAS from PyPI (nvidia-cublas): headers on CPATH, libraries by path
+            export CPATH="$cublas/include${CPATH:+:$CPATH}"
+            FLAGS="$FLAGS -DCUDA_cublas_LIBRARY=$(ls "$cublas"/lib/libcublas.so.* | head -n 1)"
+            FLAGS="$FLAGS -DCUDA_cublasLt_LIBRARY=$(ls "$cublas"/lib/libcublasLt.so.* | head -n 1)"
+        fi ;;
     *) say "unknown backend '$BACKEND' (cpu, vulkan or cuda)"; exit 2 ;;
 esac
 
 # The key names what changes the binary: version, backend, flags without machine paths.
-KEY_FLAGS=$(echo "$FLAGS" | tr ' ' '\n' | grep -v -e '^-DVulkan_' -e '^-DSPIRV-Headers_DIR' | sort | tr '\n' ' ')
+KEY_FLAGS=$(echo "$FLAGS" | tr ' ' '\n' | grep -v -e '^-DVulkan_' -e '^-DSPIRV-Headers_DIR' -e '^-DCUDA_cublas' | sort | tr '\n' ' ')
 KEY="$VERSION-$BACKEND-$(printf '%s' "$KEY_FLAGS" | sha256sum | cut -c1-12)"
 OUT="$CACHE/wheels/$KEY"
 wheel=$(ls "$OUT"/llama_cpp_python-*.whl 2>/dev/null | head -n 1 || true)

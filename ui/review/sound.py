@@ -1,4 +1,4 @@
-"""Keeps the footage's sound with the review player's picture (:mod:`ui.review.audio` as signals).
+"""Keeps the footage's sound with the review player's picture (:mod:`app.review.audio` as signals).
 
 The picture is the master: the player (:class:`ui.review.player.FrameReader`) says when
 it plays and pauses, and every frame it shows says where it is. Sound starts with
@@ -24,8 +24,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.export.ffmpeg import has_audio
+from app.review.audio import AudioOutput, AudioUnavailable
 from models.errors import LiveCCError
-from ui.review.audio import AudioOutput, AudioUnavailable
 
 log = logging.getLogger(__name__)
 TOLERANCE_S = 0.2  # sound behind the picture by more than this, twice in a row: the sound jumps to it

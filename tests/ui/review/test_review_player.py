@@ -19,11 +19,11 @@ from PySide6.QtWidgets import QApplication, QToolBar
 
 from app.export.captions import CaptionStyle
 from app.export.ffmpeg import ffmpeg_exe
+from app.review import audio as review_audio
 from app.review.session import ReviewSession
 from app.sinks.subtitles import parse_srt
 from app.sources.synthetic import write_test_video
 from models.engine.records import ChunkDone
-from ui.review import audio as review_audio
 
 TONE_SECONDS = 8
 

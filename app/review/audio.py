@@ -21,12 +21,14 @@ the real path, pulled at the real rate, without a sound card.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -90,6 +92,7 @@ class PcmStream:
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
+        pipe = cast(io.BufferedReader, self.proc.stdout)  # Popen's default buffering: read1 is there
         limit = int(AHEAD_S * SAMPLE_RATE) * FRAME_BYTES
         try:
             while True:
@@ -98,7 +101,7 @@ class PcmStream:
                         self._cond.wait()
                     if self._closed:
                         return
-                chunk = self.proc.stdout.read1(1 << 15)
+                chunk = pipe.read1(1 << 15)
                 if not chunk:
                     return
                 with self._cond:

@@ -63,11 +63,11 @@ def main() -> None:
             jobs = plan_jobs(videos, out, ("jsonl",), False)
             cli = SimpleNamespace(start=0.0, end=None, max_pixels=defaults.MAX_PIXELS, speak=False)
 
-            def load(_args, url=server.url):
+            def load(url: str) -> RemoteEngine:
                 return RemoteEngine(RemoteOptions(url=url, sampling=SamplingOptions(greedy=True)))
 
             start = time.perf_counter()
-            rc = run_parallel_batch(jobs, cli, n, load)
+            rc = run_parallel_batch(jobs, cli, n, load, [server.url])
             wall = time.perf_counter() - start
         print(
             f"--jobs {n} (--parallel {n}): {wall:6.1f} s for {len(jobs)} videos, "

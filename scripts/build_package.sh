@@ -54,6 +54,11 @@ if [ "$CUDA" = 1 ]; then
     started_cuda=$(date +%s)
     LLAMA_NO_FALLBACK=1 scripts/install_llama_backend.sh "$CUDA_PY" cuda || fail "no CUDA build of llama-cpp-python (see above)"
     "$CUDA_PY" -m pip install --quiet -e . || fail "could not install the project into .venv-cuda"
+    # cuBLAS from PyPI where the toolkit has none (scripts/ensure_cublas.sh): on the library path
+    # for the import check and for PyInstaller, which copies it into the bundle.
+    command -v nvcc >/dev/null || PATH="/usr/local/cuda/bin:$PATH"
+    cublas=$(scripts/ensure_cublas.sh) || fail "no cuBLAS for the CUDA build (see above)"
+    [ -z "$cublas" ] || export LD_LIBRARY_PATH="$cublas/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "CUDA llama-cpp-python ready in $(( $(date +%s) - started_cuda )) s (compiled once per machine, then cached)."
     PY=$CUDA_PY
     DIST=dist-cuda
@@ -92,6 +97,20 @@ case " $backends " in
        echo "         'make setup GPU=vulkan' installs the Vulkan build the release bundle carries." ;;
 esac
 
+# llama.cpp's own llama-server (`livecc-desk serve`), as `make server` built it: pyinstaller.spec bundles
+# it. Without one the bundle cannot serve other machines: allowed for a local build, not in CI.
+if [ "$CUDA" = 1 ]; then export LIVECC_SERVER_BACKENDS=cuda,cpu; else export LIVECC_SERVER_BACKENDS=${LIVECC_SERVER_BACKENDS:-vulkan,metal,hip,cpu}; fi
+server=$("$PY" -c "import os; from models.engine.llama_server import built_llama_server as b; print(b(tuple(os.environ['LIVECC_SERVER_BACKENDS'].split(','))) or '')" 2>/dev/null || true)
+if [ -z "$server" ]; then
+    if [ -n "${CI:-}" ]; then
+        fail "no llama-server is built ($LIVECC_SERVER_BACKENDS): run 'make server' (GPU=vulkan|cuda|metal) first."
+    fi
+    echo "warning: no llama-server is built: the bundle will not carry one ('livecc-desk serve' will ask for it)."
+    echo "         'make server' builds it (GPU=vulkan make server for the Vulkan one)."
+else
+    echo "llama-server to bundle: $server"
+fi
+
 # pip builds llama.cpp with GGML_NATIVE=ON by default: code for THIS machine's CPU. A bundle
 # built so crashes ("Illegal instruction") on CPUs without those extensions (AVX-512 on most
 # desktops). Fine for testing here; a bundle to distribute needs a portable build (README.md).
@@ -122,6 +141,17 @@ echo "plugin that pyinstaller.spec leaves out.)"
 "$PY" packaging/bundle_size.py "$BUNDLE"
 
 # -- prove it works --------------------------------------------------------------------
+# The bundled llama-server must find every library it links to, its own ones inside the bundle.
+BUNDLED_SERVER="$BUNDLE/_internal/llama-server/bin/llama-server"
+if [ "$OS" = linux ] && [ -n "$server" ]; then
+    [ -x "$BUNDLED_SERVER" ] || fail "the bundle has no $BUNDLED_SERVER although $server was built."
+    deps=$(ldd "$BUNDLED_SERVER")
+    missing=$(echo "$deps" | grep "not found" || true)
+    [ -z "$missing" ] || fail "the bundled llama-server lacks libraries: $missing"
+    outside=$(echo "$deps" | grep -E "lib(llama|ggml|mtmd|ssl|crypto|gomp)" | grep -v "$(cd "$BUNDLE" && pwd)" || true)
+    [ -z "$outside" ] || fail "the bundled llama-server takes libraries from outside the bundle: $outside"
+    echo "Bundled llama-server: every library found ($(echo "$deps" | grep -c "$(cd "$BUNDLE" && pwd)") inside the bundle)."
+fi
 echo
 echo "Self-test of the bundle (headless):"
 env -u DISPLAY -u WAYLAND_DISPLAY "$BUNDLE/$EXE" --self-test

@@ -28,7 +28,7 @@ from app.settings import engine_options
 from app.sinks.formats import EXPORT_FORMATS
 from app.sources.file_source import FileSource
 from models.engine.records import ChunkDone
-from models.errors import LiveCCError, ModelError
+from models.errors import LiveCCError, ModelError, ServerError
 
 if TYPE_CHECKING:
     from app.sinks.live_outputs import LiveOutputs
@@ -144,33 +144,78 @@ def run_commentate(args) -> int:
 
 
 def _load_engine(args) -> Engine:
-    settings = settings_from_args(args)
-    options = engine_options(settings)
+    """The engine for one video at a time: in this process, or on the first ``--server`` that answers."""
+    servers = _servers(args)
     engine: Engine
-    if getattr(args, "server", None):  # the model runs in a llama-server (livecc-desk serve)
-        from app.cli.serve import api_key_from
-        from models.engine.remote import RemoteEngine, RemoteOptions
-
-        engine = RemoteEngine(
-            RemoteOptions(
-                url=args.server,
-                api_key=api_key_from(args),
-                timeout_s=args.server_timeout,
-                reconnect_s=args.server_timeout,  # a restarted server: wait for it, send the prompt again, go on
-                expected_model=str(args.model) if args.model else None,
-                sampling=options.sampling,
-                max_new_tokens=options.max_new_tokens,
-                answer_max_tokens=options.answer_max_tokens,
-            ),
-            query=settings.commentary.query,
-        )
+    if servers:  # the model runs in a llama-server (livecc-desk serve)
+        engine = _first_answering(args, servers)
     else:
         from models.engine.livecc_engine import LiveCCEngine
 
-        engine = LiveCCEngine(args.model, args.mmproj, options, query=settings.commentary.query)
+        settings = settings_from_args(args)
+        engine = LiveCCEngine(args.model, args.mmproj, engine_options(settings), query=settings.commentary.query)
     info = engine.info()
     print(f"model: {info.model_name} | {info.device}", file=sys.stderr)
     return engine
+
+
+def _servers(args) -> list[str]:
+    """The ``--server`` URLs given (the option may be repeated), each once, in order."""
+    given = getattr(args, "server", None) or []
+    return list(dict.fromkeys([given] if isinstance(given, str) else given))
+
+
+def _first_answering(args, servers: list[str]) -> Engine:
+    """A remote engine on the first server that answers; the others are reported as skipped.
+    One video does not move to another server mid-way: a restarting one is waited for."""
+    problems: list[str] = []
+    for url in servers:
+        try:
+            return _remote_engine(args, url, several=False)
+        except LiveCCError as exc:
+            if len(servers) == 1:
+                raise
+            problems.append(f"{url}: {str(exc).rstrip('.')}")
+            print(f"warning: server {url} skipped: {exc}", file=sys.stderr)
+    raise ServerError(f"No server answered ({'; '.join(problems)}). Start one (`livecc-desk serve`) or check the URLs.")
+
+
+def _remote_engine(args, url: str, *, several: bool) -> Engine:
+    """A ``RemoteEngine`` on ``url``. Alone, a server that goes away is waited for (it may be
+    restarting); one of several is given up at once, so its videos go to the others."""
+    from app.cli.serve import api_key_from
+    from models.engine.remote import RemoteEngine, RemoteOptions
+
+    settings = settings_from_args(args)
+    options = engine_options(settings)
+    return RemoteEngine(
+        RemoteOptions(
+            url=url,
+            api_key=api_key_from(args),
+            timeout_s=args.server_timeout,
+            reconnect_s=0.0 if several else args.server_timeout,
+            expected_model=str(args.model) if args.model else None,
+            sampling=options.sampling,
+            max_new_tokens=options.max_new_tokens,
+            answer_max_tokens=options.answer_max_tokens,
+        ),
+        query=settings.commentary.query,
+    )
+
+
+def _remote_batch(args, jobs: list[Job]) -> int:
+    """A batch on one or several llama-servers, ``--jobs`` videos at once on each."""
+    from app.cli.parallel_batch import run_parallel_batch
+    from app.cli.serve import api_key_from
+
+    servers = _servers(args)
+
+    def load(url: str) -> Engine:
+        engine = _remote_engine(args, url, several=len(servers) > 1)
+        print(f"model: {engine.info().model_name} | {engine.info().device}", file=sys.stderr)
+        return engine
+
+    return run_parallel_batch(jobs, args, args.jobs, load, servers, api_key_from(args))
 
 
 def _commentate(engine: Engine, job: Job, source: FileSource, args, progress, live: LiveOutputs | None = None) -> None:
@@ -233,10 +278,8 @@ def _run_batch(args, formats: tuple[str, ...], export_mp4: bool) -> int:
     if not videos:
         raise VideoOpenError("No video to commentate: the folders given hold no video files.")
     jobs = plan_jobs(videos, args.out_dir, formats, export_mp4)
-    if getattr(args, "jobs", 1) > 1:  # several videos at once on a server (--server URL --jobs N)
-        from app.cli.parallel_batch import run_parallel_batch
-
-        return run_parallel_batch(jobs, args, args.jobs, _load_engine)
+    if getattr(args, "jobs", 1) > 1 or len(_servers(args)) > 1:  # spread over llama-servers, with failover
+        return _remote_batch(args, jobs)
     live = start_stream_outputs(args)
     try:
         engine = _load_engine(args)  # model problems stop the batch: they are not one video's fault

@@ -346,9 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_options(c)
     c.add_argument(
         "--server",
+        action="append",
         default=None,
         metavar="URL",
-        help="run the model on a llama-server started with `livecc-desk serve` (another machine)",
+        help="run the model on a llama-server started with `livecc-desk serve` (another machine); repeat it to "
+        "spread a batch over several servers: a server that fails is dropped and its videos start again on the "
+        "others (one video uses the first server that answers)",
     )
     c.add_argument("--api-key-env", default=None, metavar="VAR", help="read the server's API key from this variable")
     c.add_argument(
@@ -363,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="with --server and several videos: commentate N at once (serve with --parallel N)",
+        help="with --server and several videos: commentate N at once on EACH server (serve with --parallel N)",
     )
 
     from app.cli.models import add_models_commands

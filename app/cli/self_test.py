@@ -244,6 +244,44 @@ def check_engine_process(ctx: _Context) -> str:
     return f"a child process loaded the model and commentated a chunk in {time.perf_counter() - started:.1f} s"
 
 
+def check_llama_server(ctx: _Context) -> str:
+    """``livecc-desk serve``'s path: the llama-server found (the bundle's own first) starts on loopback
+    with the tiny model, and a chunk goes through ``RemoteEngine`` (the remote engine's whole protocol)."""
+    from models.engine.llama_server import (
+        LlamaServerProcess,
+        ServerSettings,
+        bundled_binary,
+        find_llama_server,
+        free_port,
+    )
+    from models.engine.remote import RemoteEngine, RemoteOptions
+    from models.engine.token_sampler import SamplingOptions
+
+    binary = find_llama_server()
+    if binary is None:
+        if getattr(sys, "frozen", False):
+            raise RuntimeError("the bundle carries no llama-server (build it with `make server` before packaging)")
+        raise Skip("llama-server is not built here (`make server`)")
+    model = _needs(ctx)
+    settings = ServerSettings(
+        model=model.text_path, mmproj=model.mmproj_path, port=free_port(), n_ctx=4096, n_gpu_layers=0, threads=2
+    )
+    started = time.perf_counter()
+    log = ctx.folder / "llama-server.log"
+    with LlamaServerProcess(binary, settings, log_path=log).wait_ready(ENGINE_TIMEOUT_S) as server:
+        ready = time.perf_counter() - started
+        with RemoteEngine(RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True))) as engine:
+            version = engine.build_info or "unknown build"
+            done = [engine.process(chunk) for chunk in ctx.chunks[:2]]
+            figures = list(engine.server_figures)
+    origin = "bundled" if binary == bundled_binary() else binary.parent.parent.name
+    evaluated = "/".join(str(f.prompt_n) for f in figures)
+    return (
+        f"{origin} ({version}) ready in {ready:.1f} s; {len(done)} chunks via the remote engine, "
+        f"{done[-1].stats.wall_s * 1000:.0f} ms for the last; the server evaluated {evaluated} tokens"
+    )
+
+
 def check_screen(ctx: _Context) -> str:
     _optional("mss", "pip install mss")
     from app.sources import screen_source as screen
@@ -322,6 +360,39 @@ def check_tts(ctx: _Context) -> str:
     return detail
 
 
+def check_review_sound(ctx: _Context) -> str:
+    """Play a tone through the review player's sound path: the bundled ffmpeg decodes, miniaudio plays.
+
+    miniaudio's NULL device pulls the samples at the real rate without a sound card, so
+    this proves the decoder, the compiled miniaudio module and cffi are in the build.
+    """
+    miniaudio = _optional("miniaudio", "pip install miniaudio")
+    import numpy as np
+
+    from app.review.audio import SAMPLE_RATE, AudioOutput
+
+    tone = ctx.folder / "tone.wav"
+    samples = (np.sin(np.arange(SAMPLE_RATE) * 2 * np.pi * 440 / SAMPLE_RATE) * 12000).astype(np.int16)
+    with wave.open(str(tone), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(samples.tobytes())
+    played: list = []
+    output = AudioOutput(tone, backends=[miniaudio.Backend.NULL], tap=played.append)
+    try:
+        output.play(0.0)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and sum(int(np.abs(b).max(initial=0) > 1000) for b in played) < 3:
+            time.sleep(0.02)
+    finally:
+        output.close()
+    loud = sum(int(np.abs(b).max(initial=0) > 1000) for b in played)
+    if loud < 3:
+        raise RuntimeError(f"the review player's sound path played no tone ({len(played)} silent blocks)")
+    return f"miniaudio {miniaudio.__version__}: ffmpeg-decoded tone played on the NULL device ({loud} blocks)"
+
+
 def check_qt(ctx: _Context) -> str:
     """Start Qt (offscreen when there is no display), render and save a widget, import every ui module."""
     import importlib
@@ -396,8 +467,10 @@ CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
     ("engine", check_engine),
     ("engine on GPU", check_engine_gpu),
     ("engine process", check_engine_process),
+    ("llama-server", check_llama_server),
     ("screen capture", check_screen),
     ("speech (TTS)", check_tts),
+    ("review sound", check_review_sound),
     ("Qt / GUI", check_qt),
 ]
 

@@ -2,9 +2,10 @@
 
 The binary is built from the very llama.cpp the pinned llama-cpp-python vendors
 (``scripts/build_llama_server.sh``, ``make server``) and cached under
-``~/.cache/livecc-desk/llama-server/<version>-<backend>/bin/``. ``find_llama_server``
-looks, in order, at ``$LIVECC_LLAMA_SERVER``, next to a packaged executable, that
-cache (GPU builds first), then ``PATH``. ``server_command`` gives the command line
+``~/.cache/livecc-desk/llama-server/<version>-<backend>/bin/``; the PyInstaller bundle
+carries one build of it in ``_internal/llama-server/{bin,lib}`` (``pyinstaller.spec``).
+``find_llama_server`` looks, in order, at ``$LIVECC_LLAMA_SERVER`` (an explicit choice),
+the bundle's own, that cache (GPU builds first), then ``PATH``. ``server_command`` gives the command line
 with the settings LiveCC needs; ``LlamaServerProcess`` runs it and waits until it
 answers ``/health``.
 """
@@ -42,22 +43,47 @@ def cached_binary(backend: str = "cpu", version: str = PINNED_VERSION) -> Path:
     return cache_root() / f"{version}-{backend}" / "bin" / ("llama-server.exe" if os.name == "nt" else "llama-server")
 
 
+#: Where the bundle keeps llama-server, under its ``_internal`` folder (the build's bin/ and lib/ as they are).
+BUNDLE_DIR = "llama-server"
+
+
+def _binary_name() -> str:
+    return "llama-server.exe" if os.name == "nt" else "llama-server"
+
+
+def bundled_binary() -> Path | None:
+    """The llama-server inside a PyInstaller bundle, or ``None`` (not frozen, or a bundle without one)."""
+    if not getattr(sys, "frozen", False):
+        return None
+    internal = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
+    for path in (internal / BUNDLE_DIR / "bin" / _binary_name(), Path(sys.executable).parent / _binary_name()):
+        if path.is_file():
+            return path
+    return None
+
+
+def built_llama_server(backends: tuple[str, ...] = BACKENDS) -> Path | None:
+    """The llama-server ``make server`` built (``$LIVECC_LLAMA_SERVER`` first), trying ``backends`` in order."""
+    env = os.environ.get("LIVECC_LLAMA_SERVER")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    for backend in backends:
+        path = cached_binary(backend)
+        if path.is_file() and (path.parent.parent / ".complete").exists():
+            return path
+    return None
+
+
 def find_llama_server() -> Path | None:
     """The llama-server to run, or ``None`` when there is none (build it with ``make server``)."""
     env = os.environ.get("LIVECC_LLAMA_SERVER")
     if env:
         return Path(env) if Path(env).is_file() else None
-    name = "llama-server.exe" if os.name == "nt" else "llama-server"
-    if getattr(sys, "frozen", False):  # the PyInstaller bundle ships it beside the executable
-        bundled = Path(sys.executable).parent / name
-        if bundled.is_file():
-            return bundled
-    for backend in BACKENDS:
-        path = cached_binary(backend)
-        if path.is_file() and (path.parent.parent / ".complete").exists():
-            return path
-    found = shutil.which(name)
-    return Path(found) if found else None
+    found = bundled_binary() or built_llama_server()
+    if found is not None:
+        return found
+    on_path = shutil.which(_binary_name())
+    return Path(on_path) if on_path else None
 
 
 def is_loopback(host: str) -> bool:
@@ -240,4 +266,12 @@ def describe(url: str, api_key: str | None) -> str:
     return f"LiveCC server ready: livecc-desk commentate VIDEO --server {url}{key}"
 
 
-__all__ = ["LlamaServerProcess", "ServerSettings", "describe", "find_llama_server", "free_port"]
+__all__ = [
+    "LlamaServerProcess",
+    "ServerSettings",
+    "built_llama_server",
+    "bundled_binary",
+    "describe",
+    "find_llama_server",
+    "free_port",
+]

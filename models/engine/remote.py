@@ -44,6 +44,7 @@ Deviations the server imposes (documented in the README):
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from collections import deque
@@ -89,6 +90,8 @@ _PATCH = 28
 #: there (a server chooses its marker at start, so a restarted one may have another).
 _MARK = "\x00picture\x00"
 _QWEN_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>")
+#: Stands for the pictures in a request body serialised without them.
+_PICTURES_SLOT = "\x00pictures\x00"
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,8 @@ class RemoteOptions:
     id_slot: the server slot to use (-1: the server picks; with ``--parallel N`` it
         picks the slot whose cached prompt matches best).
     pair_frame: which frame of each LiveCC pair is sent ("last" or "first").
-    image_format: "png" (lossless: the server sees the frames exactly) or "jpeg" (smaller).
+    image_format: "png" (lossless: the server sees the frames exactly; the default) or "jpeg"
+        (smaller, lossy: the commentary may differ from the local engine's).
     jpeg_quality: quality of JPEG pictures.
     window: sizes of what a re-prime keeps (``StreamingWindowSettings``); ``None``
         sizes it by the server's context.
@@ -152,10 +156,12 @@ class ServerFigures:
 # ------------------------------------------------------------------- prompt
 @dataclass
 class _Piece:
-    """One piece of the prompt: text, or a picture (its encoded bytes) behind one media marker."""
+    """One piece of the prompt: text, or a picture (its encoded file, in base64) behind one media marker.
+
+    A picture is encoded once, when its chunk arrives; every later request sends the same string."""
 
     text: str = ""
-    image: bytes | None = None
+    image: str | None = None
 
 
 @dataclass
@@ -163,7 +169,7 @@ class _Tokenized:
     """A prompt part's cells and positions as the server will count them."""
 
     text: str
-    images: list[bytes]
+    images: list[str]
     n_tokens: int
     n_pos: int
     text_tokens: list[int]
@@ -194,7 +200,7 @@ class RemoteEngine:
         self._pieces: list[_Piece] = []
         self._sink_pieces = 0
         self._framed: deque[Turn] = deque()
-        self._images: dict[int, list[bytes]] = {}  # Turn.index -> its pictures, for re-priming
+        self._images: dict[int, list[str]] = {}  # Turn.index -> its pictures (base64), for re-priming
         self._reply_text: dict[int, str] = {}  # Turn.index -> the kept reply, as text
         self._token_cache: dict[str, list[int]] = {}
         self._reconnected = False
@@ -362,17 +368,18 @@ class RemoteEngine:
         pick = 1 if self.options.pair_frame == "last" else 0
         return [frames[min(i + pick, len(frames) - 1)] for i in range(0, len(frames), 2)]
 
-    def _encode(self, rgb: np.ndarray) -> bytes:
+    def _encode(self, rgb: np.ndarray) -> str:
+        """The picture as the server gets it: a PNG (or JPEG) file in base64."""
         import cv2
 
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR)
         if self.options.image_format == "jpeg":
             ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
         else:
-            ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            ok, buf = cv2.imencode(".png", bgr, _png_params())
         if not ok:
             raise ServerError(f"Could not encode a {rgb.shape[1]}x{rgb.shape[0]} frame for the server.")
-        return buf.tobytes()
+        return base64.b64encode(buf.tobytes()).decode("ascii")
 
     def _tokens(self, text: str, cache: bool = True) -> list[int]:
         """The server's token ids of ``text`` (special tokens parsed), cached."""
@@ -390,7 +397,7 @@ class RemoteEngine:
             self._token_cache[text] = cached
         return cached
 
-    def _tokenize(self, text: str, images: Sequence[bytes], frames_hw: Sequence[tuple[int, int]]) -> _Tokenized:
+    def _tokenize(self, text: str, images: Sequence[str], frames_hw: Sequence[tuple[int, int]]) -> _Tokenized:
         """Cells and positions of a part, as mtmd counts them: each picture is
         ``<|vision_start|>`` + (h/28)(w/28) tokens at max(h, w)/28 positions + ``<|vision_end|>``."""
         if not images:
@@ -409,7 +416,7 @@ class RemoteEngine:
     def _append_turn(
         self,
         parts: list[PromptPart],
-        images: list[bytes],
+        images: list[str],
         hw: list[tuple[int, int]],
         *,
         has_query: bool,
@@ -432,7 +439,7 @@ class RemoteEngine:
             self._add_text_and_images(part.text, tok.images, sink=part.kind is PartKind.SINK)
         return turn, evicted, new_tokens, reprimed
 
-    def _add_text_and_images(self, text: str, images: Sequence[bytes], *, sink: bool = False) -> None:
+    def _add_text_and_images(self, text: str, images: Sequence[str], *, sink: bool = False) -> None:
         """Append ``text`` whose markers stand for ``images`` to the prompt."""
         segments = text.split(_MARK)
         if len(segments) - 1 != len(images):
@@ -491,7 +498,7 @@ class RemoteEngine:
         self.reprime_count += 1
         return max(0, cells_before - self.ledger.used)
 
-    def _keep_frames(self, turn: Turn, frames: list[np.ndarray], images: list[bytes]) -> None:
+    def _keep_frames(self, turn: Turn, frames: list[np.ndarray], images: list[str]) -> None:
         if self.policy.keep_frames <= 0 or not frames:
             return
         turn.frames = tuple(frames)
@@ -502,11 +509,22 @@ class RemoteEngine:
             old.frames = None
             self._images.pop(old.index, None)
 
-    def _request(self, limit: int, sampling: SamplingOptions) -> dict:
+    def _request(self, limit: int, sampling: SamplingOptions) -> bytes:
+        """The ``/completion`` body, serialised; the pictures are spliced in as the strings they already are."""
         text = "".join(self.marker if p.image is not None else p.text for p in self._pieces)
-        images = [base64.b64encode(p.image).decode() for p in self._pieces if p.image is not None]
+        images = [p.image for p in self._pieces if p.image is not None]
+        body = self._settings(limit, sampling)
+        if not images:
+            return json.dumps({"prompt": text, **body}).encode()
+        head, slot, tail = json.dumps(
+            {"prompt": {"prompt_string": text, "multimodal_data": _PICTURES_SLOT}, **body}
+        ).rpartition(json.dumps(_PICTURES_SLOT))
+        assert slot, "the pictures' place in the body"
+        return "".join((head, '["', '","'.join(images), '"]', tail)).encode()
+
+    def _settings(self, limit: int, sampling: SamplingOptions) -> dict:
+        """What a ``/completion`` asks besides the prompt: the LiveCC stop and sampling rules."""
         body: dict = {
-            "prompt": {"prompt_string": text, "multimodal_data": images} if images else text,
             "n_predict": limit,
             "cache_prompt": True,
             "stream": True,
@@ -654,6 +672,18 @@ class RemoteEngine:
             wall_s=now - started,
             llama_s=getattr(self, "_server_seconds", 0.0),
         )
+
+
+def _png_params() -> list[int]:
+    """Fast lossless PNG: zlib level 1 and one fixed row filter ("up"). llama-server decodes every
+    picture of every request again; OpenCV's default adaptive filter (mostly Paeth) costs it about
+    twice as long per picture (BENCHMARKS.md section 7). The pixels are the same either way."""
+    import cv2
+
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV 4.11+
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    return params
 
 
 def _grid(side: int) -> int:

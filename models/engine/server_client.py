@@ -63,8 +63,8 @@ class LlamaServerClient:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def _send(self, method: str, path: str, body: dict | None) -> http.client.HTTPResponse:
-        data = json.dumps(body).encode() if body is not None else None
+    def _send(self, method: str, path: str, body: dict | bytes | None) -> http.client.HTTPResponse:
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         for attempt in (0, 1):
             conn = self._connection()
             try:
@@ -103,8 +103,9 @@ class LlamaServerClient:
         except ValueError as exc:
             raise ServerError(f"{self.url}{path} did not answer with JSON: is it a llama-server?") from exc
 
-    def stream(self, path: str, body: dict) -> Iterator[dict]:
-        """POST ``body`` and yield each server-sent event's JSON until the server ends it."""
+    def stream(self, path: str, body: dict | bytes) -> Iterator[dict]:
+        """POST ``body`` (a dict, or JSON already serialised) and yield each server-sent event's JSON
+        until the server ends it."""
         response = self._send("POST", path, body)
         finished = False
         try:

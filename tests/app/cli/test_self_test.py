@@ -18,6 +18,7 @@ from app.cli import self_test
 from app.cli.self_test import REPORT_WIDTH, Skip, Warn, run_self_test
 
 ESSENTIAL = ["llama.cpp", "tiny model", "video file", "engine", "engine process"]
+SERVER = "llama-server"  # ok where `make server` has built it, else a skip (a failure only in a bundle)
 OPTIONAL = ["screen capture", "speech (TTS)", "Qt / GUI"]  # depend on the machine: display, speech engine
 
 
@@ -50,6 +51,9 @@ def test_self_test_passes_and_fits_one_screen(private_tmp):
         assert _status(lines, name) == "ok", report
     for name in OPTIONAL:
         assert _status(lines, name) in {"ok", "warn", "skip"}, report
+    from models.engine.llama_server import find_llama_server
+
+    assert _status(lines, SERVER) == ("ok" if find_llama_server() else "skip"), report
     assert lines[-1].startswith("Self-test passed: ")
     assert len(lines) <= 24, report
     assert all(len(line) <= REPORT_WIDTH for line in lines[1:-1]), report

@@ -11,7 +11,6 @@ import os
 import subprocess
 import threading
 
-import cv2
 import numpy as np
 import pytest
 
@@ -33,22 +32,11 @@ from app.review.drawings import Shape
 from app.review.session import Note, ReviewSession
 from app.sources.synthetic import read_stamp, write_test_video
 from models.engine.records import ChunkDone
+from tests.video_files import decoded_frames
 
 STYLE = CaptionStyle(margin=0.15)  # captions above the time stamp strip
 BAR = Shape("line", ((0.1, 0.3), (0.9, 0.3)), "blue", 0.05)
 FPS = 10
-
-
-def decode(path):
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
 
 
 def duration_of(path) -> float:
@@ -138,7 +126,7 @@ def test_each_ranged_mark_becomes_a_clip_with_its_range_captions_drawings_and_so
     assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
     assert "Clip 2 of 2: [defence] Back line" in " ".join(m for _, m in seen)
     for mark, span in ((first, 1.5), (second, 1.0)):
-        frames = decode(written[mark.id])
+        frames = decoded_frames(written[mark.id])
         assert abs(len(frames) - span * FPS) <= 1 and duration_of(written[mark.id]) == pytest.approx(span, abs=0.11)
         stamps = [read_stamp(f) for f in frames]
         assert stamps[0] == pytest.approx(mark.t, abs=1e-3)
@@ -156,7 +144,7 @@ def test_the_reel_is_title_cards_and_clips_in_one_file_that_plays_through(review
     out = tmp_path / "reel" / "highlights.mp4"
     result = export_reel(review, out, card_s=1.0, style=STYLE)
     assert result.stream_copied and result.clips == 2 and sorted(os.listdir(out.parent)) == ["highlights.mp4"]
-    frames = decode(out)
+    frames = decoded_frames(out)
     assert len(frames) == result.frames == 10 + 15 + 10 + 10
     assert duration_of(out) == pytest.approx(4.5, abs=0.1) and audio_seconds(out) == pytest.approx(4.5, abs=0.15)
     stamps = [read_stamp(f) for f in frames]
@@ -177,7 +165,7 @@ def test_pieces_that_differ_are_re_encoded_into_one_reel(review, tmp_path, monke
     monkeypatch.setattr(clips_module, "_streams", lambda path: [*real(path), ("Other", path.name)])
     result = export_reel(review, tmp_path / "reel.mp4", tag="defence", card_s=0.5, style=STYLE)
     assert not result.stream_copied
-    frames = decode(result.path)
+    frames = decoded_frames(result.path)
     assert len(frames) == 5 + 10 and [read_stamp(f) for f in frames[5:]] == pytest.approx(
         [3.5 + i / 10 for i in range(10)], abs=1e-3
     )
@@ -196,7 +184,7 @@ def test_silent_footage_makes_a_silent_reel(tmp_path):
     with ReviewSession(video) as review:
         review.add_mark(0.2, t_out=1.2, label="Only one")
         result = export_reel(review, tmp_path / "reel.mp4", card_s=0.5)
-    assert audio_format(result.path) is None and len(decode(result.path)) == 5 + 10
+    assert audio_format(result.path) is None and len(decoded_frames(result.path)) == 5 + 10
 
 
 @pytest.mark.parametrize("what", ["clips", "reel"])

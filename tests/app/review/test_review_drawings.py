@@ -12,7 +12,6 @@ import json
 import math
 import random
 
-import cv2
 import numpy as np
 import pytest
 
@@ -35,6 +34,7 @@ from app.review.session import ReviewSession
 from app.sinks.subtitles import Cue
 from app.sources.synthetic import read_stamp, write_test_video
 from models.engine.records import ChunkDone
+from tests.video_files import decoded_frames
 
 BLUE = COLOURS["blue"]
 STYLE = CaptionStyle(margin=0.15)  # captions above the time stamp strip
@@ -59,18 +59,6 @@ def near(frame: np.ndarray, x: float, y: float, rgb, tolerance: int = 30) -> boo
     """Some pixel next to ``(x, y)`` has the colour ``rgb`` (anti-aliasing blends thin strokes)."""
     pixels = at(frame, x, y, 1).reshape(-1, 3).astype(int)
     return bool((np.abs(pixels - np.array(rgb)).max(axis=1) <= tolerance).any())
-
-
-def decode(path):
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +311,7 @@ def test_a_drawing_is_burned_in_exactly_while_it_is_held_and_under_the_captions(
     track = DrawingTrack([Drawing("d1", 1.0, (BAR, under), 1.0)])
     out = tmp_path / "drawn.mp4"
     export_captioned_video(footage, out, [cue], drawings=track, start=0.5, style=STYLE)
-    frames = decode(out)
+    frames = decoded_frames(out)
     assert len(frames) == 35
     for frame in frames:
         t = read_stamp(frame)
@@ -340,6 +328,6 @@ def test_the_review_mp4_export_burns_in_the_sessions_drawings(footage, tmp_path)
         review.add_chunk(ChunkDone(0, 0.0, 4.0, "Ball left"))
         review.add_drawing(2.0, [BAR], hold_s=0.5)
         export.export_mp4(review, tmp_path / "out.mp4", style=STYLE)
-    frames = decode(tmp_path / "out.mp4")
+    frames = decoded_frames(tmp_path / "out.mp4")
     shown = [round(read_stamp(f), 1) for f in frames if is_blue(at(f, 0.5, 0.3))]
     assert shown == [2.0, 2.1, 2.2, 2.3, 2.4]

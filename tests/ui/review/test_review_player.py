@@ -58,21 +58,6 @@ def null_audio(monkeypatch):
     monkeypatch.setenv(review_audio.BACKEND_ENV, "null")
 
 
-@pytest.fixture
-def review_view(qtbot, tmp_path):
-    from ui.engine_bridge import EngineBridge
-    from ui.review.view import ReviewView
-
-    bridge = EngineBridge(tmp_path / "logs")
-    view = ReviewView(bridge)
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    yield view
-    view.shutdown()
-    bridge.shutdown()
-
-
 class Tap:
     """Keeps every block the audio device took, in order."""
 

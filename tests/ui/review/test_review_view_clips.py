@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,6 +16,7 @@ from app.review.clips import ReelResult
 from app.review.drawings import COLOURS, Shape
 from app.review.session import ReviewSession
 from app.sources.synthetic import write_test_video
+from tests.video_files import decoded_frames
 from ui.review.clip_exports import CLIP_VOICE, CLIPS, REEL
 
 EXPORT_TIMEOUT_MS = 120_000  # the machine may be busy; never a measure of speed
@@ -33,33 +33,8 @@ def clip(tmp_path):
     return video
 
 
-@pytest.fixture
-def review_view(qtbot, tmp_path):
-    from ui.engine_bridge import EngineBridge
-    from ui.review.view import ReviewView
-
-    bridge = EngineBridge(tmp_path / "logs")
-    view = ReviewView(bridge)
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    yield view
-    view.shutdown()
-    bridge.shutdown()
-
-
 def menu_action(view, text):
     return next(a for a in view.export_button.menu().actions() if a.text() == text)
-
-
-def frames_of(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            return frames
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def yellow_across(rgb: np.ndarray) -> bool:
@@ -79,8 +54,8 @@ def test_clips_of_marked_ranges_are_written_into_the_chosen_folder(qtbot, review
     attack, defence = view.session.marks()[:2]
     assert set(written) == {attack.id, defence.id}
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written.values())
-    first = frames_of(written[attack.id])
-    assert len(first) == 10 and len(frames_of(written[defence.id])) == 10
+    first = decoded_frames(written[attack.id])
+    assert len(first) == 10 and len(decoded_frames(written[defence.id])) == 10
     assert [yellow_across(f) for f in first] == [False] * 5 + [True] * 3 + [False] * 2  # 1.0 s, held 0.3 s
     assert view.status.text() == "Saved: 2 clips in clips" and view.folder_button.isVisible()
 
@@ -95,7 +70,7 @@ def test_the_highlights_reel_takes_the_marks_under_the_tag_filter(qtbot, review_
         menu_action(view, REEL).trigger()
     reel = done.args[0]
     assert isinstance(reel, ReelResult) and reel.path == out and reel.clips == 1
-    assert len(frames_of(out)) == reel.frames == 30  # a 2 s title card, then the 1 s range
+    assert len(decoded_frames(out)) == reel.frames == 30  # a 2 s title card, then the 1 s range
     assert view.status.text() == "Saved: reel.mp4"
     qtbot.waitUntil(lambda: not view.jobs)  # the job is forgotten once done
 

@@ -26,22 +26,6 @@ def clip(tmp_path):
     return write_test_video(tmp_path / "match.mp4", seconds=6, fps=10, size=(320, 240))
 
 
-@pytest.fixture
-def review_view(qtbot, tmp_path):
-    """A shown ReviewView without a model (drawing needs none); shut down afterwards."""
-    from ui.engine_bridge import EngineBridge
-    from ui.review.view import ReviewView
-
-    bridge = EngineBridge(tmp_path / "logs")
-    view = ReviewView(bridge)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    yield view
-    view.shutdown()
-    bridge.shutdown()
-
-
 def go_to(qtbot, view, t):
     view.seek(t)
     qtbot.waitUntil(lambda: view.reader.position == pytest.approx(t, abs=1e-3), timeout=10_000)

@@ -46,10 +46,14 @@ lint: setup
 package: setup
 	scripts/build_package.sh
 
-# llama.cpp's own llama-server from the pinned sources, for `livecc-desk serve` and the remote
-# engine's tests; cached in ~/.cache/livecc-desk/llama-server/. GPU=cuda|vulkan|metal make server
+# llama.cpp's own llama-server from the pinned sources, for `livecc-desk serve`, the bundle and
+# the remote engine's tests, with the GPU backend of `make setup` (GPU=vulkan by default; the CPU
+# build where that one cannot be built); cached in ~/.cache/livecc-desk/llama-server/.
+SERVER_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 server:
-	PYTHON=$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/build_llama_server.sh
+	@PYTHON=$(SERVER_PY) GPU=$(GPU) scripts/build_llama_server.sh || { test "$(GPU)" != cpu && \
+		echo "make server: the $(GPU) llama-server cannot be built here (see above); building the CPU one." >&2 && \
+		PYTHON=$(SERVER_PY) GPU=cpu scripts/build_llama_server.sh; }
 
 bench: setup
 	$(PY) bench/engine.py

@@ -33,7 +33,17 @@ fi
 case "$GPU" in
   cpu) gpu_flags=() ;;
   cuda) gpu_flags=(-DGGML_CUDA=on) ;;
-  vulkan) gpu_flags=(-DGGML_VULKAN=on) ;;
+  vulkan)
+    # The same headers, shader compiler and loader as the Vulkan wheel (scripts/ensure_vulkan_build_deps.sh).
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    deps=$("$here/scripts/ensure_vulkan_build_deps.sh")
+    include=$(echo "$deps" | sed -n 's/^VULKAN_INCLUDE_DIR=//p' | tail -n 1)
+    spirv=$(echo "$deps" | sed -n 's/^SPIRV_HEADERS_DIR=//p' | tail -n 1)
+    loader=$(ldconfig -p 2>/dev/null | sed -n 's/.*libvulkan\.so\.1 .*=> \(.*\)/\1/p' | head -n 1)
+    gpu_flags=(-DGGML_VULKAN=on)
+    [ -n "$include" ] && gpu_flags+=("-DVulkan_INCLUDE_DIR=$include")
+    [ -n "$spirv" ] && gpu_flags+=("-DSPIRV-Headers_DIR=$spirv")
+    [ -n "$loader" ] && gpu_flags+=("-DVulkan_LIBRARY=$loader") ;;
   metal) gpu_flags=(-DGGML_METAL=on) ;;
   hip|rocm) gpu_flags=(-DGGML_HIP=on) ;;
   *) echo "error: GPU=$GPU is not one of cpu, cuda, vulkan, metal, hip" >&2; exit 2 ;;

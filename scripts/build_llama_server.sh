@@ -32,7 +32,17 @@ fi
 
 case "$GPU" in
   cpu) gpu_flags=() ;;
-  cuda) gpu_flags=(-DGGML_CUDA=on) ;;
+  cuda)
+    # As the CUDA wheel (scripts/build_llama_wheel.sh): no VMM (no link to the driver's libcuda),
+    # cuBLAS from NVIDIA's PyPI wheel where the toolkit has none.
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    gpu_flags=(-DGGML_CUDA=on -DGGML_CUDA_NO_VMM=ON)
+    cublas=$("$here/scripts/ensure_cublas.sh") || exit 1
+    if [ -n "$cublas" ]; then
+      export CPATH="$cublas/include${CPATH:+:$CPATH}"
+      gpu_flags+=("-DCUDA_cublas_LIBRARY=$(ls "$cublas"/lib/libcublas.so.* | head -n 1)")
+      gpu_flags+=("-DCUDA_cublasLt_LIBRARY=$(ls "$cublas"/lib/libcublasLt.so.* | head -n 1)")
+    fi ;;
   vulkan)
     # The same headers, shader compiler and loader as the Vulkan wheel (scripts/ensure_vulkan_build_deps.sh).
     here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -99,7 +99,7 @@ esac
 
 # llama.cpp's own llama-server (`livecc-desk serve`), as `make server` built it: pyinstaller.spec bundles
 # it. Without one the bundle cannot serve other machines: allowed for a local build, not in CI.
-if [ "$CUDA" = 1 ]; then export LIVECC_SERVER_BACKENDS=cuda,cpu; else export LIVECC_SERVER_BACKENDS=${LIVECC_SERVER_BACKENDS:-vulkan,metal,hip,cpu}; fi
+if [ "$CUDA" = 1 ]; then export LIVECC_SERVER_BACKENDS=cuda,vulkan,cpu; else export LIVECC_SERVER_BACKENDS=${LIVECC_SERVER_BACKENDS:-vulkan,metal,hip,cpu}; fi
 server=$("$PY" -c "import os; from models.engine.llama_server import built_llama_server as b; print(b(tuple(os.environ['LIVECC_SERVER_BACKENDS'].split(','))) or '')" 2>/dev/null || true)
 if [ -z "$server" ]; then
     if [ -n "${CI:-}" ]; then

@@ -78,6 +78,7 @@ class DrawingBar(QWidget):
             decimals=1,
             suffix=" s",
             toolTip="How long a drawing stays on the picture once playback reaches it",
+            keyboardTracking=False,  # one journal edit when the typed value is done, not one per key
         )
         for w in (self.undo_button, self.clear_button, QLabel("Hold:"), self.hold):
             box.addWidget(w)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractSlider,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -88,6 +89,7 @@ class ReviewLayout:
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.sliderMoved.connect(lambda v: self.seek(v / 10))
         self.slider.sliderPressed.connect(lambda: self.seek(self.slider.value() / 10))
+        self.slider.actionTriggered.connect(self._slider_action)
         self.time_label = QLabel("0:00.0 / 0:00.0")
         self.rate = QComboBox()
         self.rate.addItems([f"{r:g}×" for r in RATES])
@@ -179,6 +181,11 @@ class ReviewLayout:
         self._connect_drawing()
         self._finish_player_controls()
         self._enable()
+
+    def _slider_action(self, action: int) -> None:
+        """Keys and the wheel on the slider (Home, End, Page Up/Down...) seek too; a drag is sliderMoved's."""
+        if action != QAbstractSlider.SliderAction.SliderMove:
+            self.seek(self.slider.sliderPosition() / 10)
 
     def _enable(self) -> None:
         has_video = self.session is not None

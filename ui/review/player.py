@@ -142,6 +142,14 @@ class FrameReader(QObject):
             self._frames = None
             return None
 
+    def _last_frame_before(self, t: float):
+        """The last frame before ``t`` (a seek to the very end shows the last picture, not nothing)."""
+        self._open_at(max(0.0, min(t, self.duration or t) - 1.0))
+        last = None
+        while (frame := self._next()) is not None:
+            last = frame
+        return last
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -169,6 +177,8 @@ class FrameReader(QObject):
                 target = seek if seek is not None else max(0.0, self.position + (steps - 0.5) / self.fps)
                 self._open_at(target)
                 frame = self._next()
+                if frame is None and target > 0:  # at or past the end (End key, slider's far right)
+                    frame = self._last_frame_before(target)
                 if frame is not None:
                     self._show(frame, force=True)
                 clock_start = None

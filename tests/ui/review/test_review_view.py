@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from app.engine.process import Load
 from app.review.session import QA, Note, ReviewSession
@@ -221,3 +222,17 @@ def test_a_file_that_is_not_a_video_is_reported(make_review_view, tmp_path):
     view = make_review_view()
     assert not view.open_video(bogus)
     assert "notes.mp4" in view.status.text() and view.session is None
+
+
+def test_keys_on_the_time_slider_seek(qtbot, make_review_view, clip):
+    """End, Home and Page Up on the focused slider move the picture, not only the handle."""
+    view = make_review_view()
+    assert view.open_video(clip, commentate=False)
+    view.slider.setFocus()
+    qtbot.keyClick(view.slider, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: view.reader.position > 5.5, timeout=10_000)
+    assert read_stamp(view.reader.current_frame) == pytest.approx(view.reader.position, abs=1e-3)
+    qtbot.keyClick(view.slider, Qt.Key.Key_Home)
+    assert shown_time(qtbot, view, 0.0)
+    qtbot.keyClick(view.slider, Qt.Key.Key_PageUp)  # one page forward: 1 s
+    assert shown_time(qtbot, view, 1.0)

@@ -200,6 +200,8 @@ def test_the_hold_time_is_a_saved_setting_and_applies_to_the_drawing_here(qtbot,
     view.drawing_bar.hold.setFocus()
     view.drawing_bar.hold.selectAll()
     qtbot.keyClicks(view.drawing_bar.hold, "1.5")
+    assert view.session.drawings()[0].hold_s == 5.0  # nothing is saved while typing
+    qtbot.keyClick(view.drawing_bar.hold, Qt.Key.Key_Return)
     assert view.session.drawings()[0].hold_s == 1.5  # the drawing at this moment follows
     assert changed[-1].drawing_hold_s == 1.5  # and the window saves it
 

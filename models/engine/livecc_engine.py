@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from models.engine import defaults
 from models.engine.context import ContextLedger, ContextPolicy, RoomRequest, Span, Turn
+from models.engine.engine_base import EngineBase
 from models.engine.llama_runtime import DeviceReport, LlamaMtmdRuntime, RuntimeOptions
 from models.engine.prompt import DEFAULT_QUERY, SILENCE, PartKind, chunk_turn, question_turn
 from models.engine.protocol import EngineInfo
@@ -60,7 +61,7 @@ class EngineOptions:
     answer_max_tokens: int = defaults.ANSWER_MAX_TOKENS
 
 
-class LiveCCEngine:
+class LiveCCEngine(EngineBase):
     """A LiveCC model pair running the streaming protocol over one KV cache.
 
     policy: what to keep when the cache is full (``ContextPolicy``); by
@@ -115,16 +116,6 @@ class LiveCCEngine:
     def close(self) -> None:
         self.runtime.close()
 
-    def __enter__(self) -> LiveCCEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def set_query(self, query: str) -> None:
-        """Change what to commentate; the next chunk carries the new query."""
-        self.query = query.strip() or DEFAULT_QUERY
-
     def reset(self) -> None:
         """Forget the stream: empty the cache (a new video starts at time 0)."""
         self.runtime.clear()
@@ -172,12 +163,6 @@ class LiveCCEngine:
         reply = "".join(pieces)
         stats = self._stats(prompt_tokens, n_generated, evicted, started, prefilled, llama_before)
         yield ChunkDone(chunk.index, chunk.t0, chunk.t1, reply if reply.strip() else "", stats)
-
-    def process(self, chunk: VideoChunk) -> ChunkDone:
-        """``feed`` for callers that want only the finished chunk."""
-        *_, done = self.feed(chunk)
-        assert isinstance(done, ChunkDone)  # feed always ends with it
-        return done
 
     def ask(self, question: str, max_new_tokens: int | None = None) -> Iterator[AnswerDelta | AnswerDone]:
         """Answer a question about what the model has seen, on the same context."""

@@ -55,6 +55,7 @@ import numpy as np
 
 from models.engine import defaults
 from models.engine.context import ContextLedger, ContextPolicy, RoomRequest, Span, Turn
+from models.engine.engine_base import EngineBase
 from models.engine.prompt import (
     DEFAULT_QUERY,
     IM_END,
@@ -175,7 +176,7 @@ class _Tokenized:
     text_tokens: list[int]
 
 
-class RemoteEngine:
+class RemoteEngine(EngineBase):
     """The LiveCC streaming protocol on a llama-server (see the module docstring).
 
     server_figures: what the server reported for the last requests, newest last.
@@ -275,15 +276,6 @@ class RemoteEngine:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> RemoteEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def set_query(self, query: str) -> None:
-        self.query = query.strip() or DEFAULT_QUERY
-
     def reset(self) -> None:
         """Forget the stream; the server's cache is simply not matched by the next prompt."""
         self.ledger.clear()
@@ -337,11 +329,6 @@ class RemoteEngine:
         reply = "".join(pieces)
         stats = self._stats(new_tokens, n_generated, evicted, started, first_token_at)
         yield ChunkDone(chunk.index, chunk.t0, chunk.t1, reply if reply.strip() else "", stats)
-
-    def process(self, chunk: VideoChunk) -> ChunkDone:
-        *_, done = self.feed(chunk)
-        assert isinstance(done, ChunkDone)
-        return done
 
     def ask(self, question: str, max_new_tokens: int | None = None) -> Iterator[AnswerDelta | AnswerDone]:
         """Answer a question about what the server has seen, on the same context (greedy)."""

@@ -2,7 +2,7 @@
 
 The binary is built from the very llama.cpp the pinned llama-cpp-python vendors
 (``scripts/build_llama_server.sh``, ``make server``) and cached under
-``~/.cache/livecc-desk/llama-server/<version>-<backend>/bin/``; the PyInstaller bundle
+``~/.cache/livecc-desk/llama-server/<version>-<backend>-<patch id>/bin/``; the PyInstaller bundle
 carries one build of it in ``_internal/llama-server/{bin,lib}`` (``pyinstaller.spec``).
 ``find_llama_server`` looks, in order, at ``$LIVECC_LLAMA_SERVER`` (an explicit choice),
 the bundle's own, that cache (GPU builds first), then ``PATH``. ``server_command`` gives the command line
@@ -12,6 +12,7 @@ answers ``/health``.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import ipaddress
 import os
@@ -39,8 +40,22 @@ def cache_root() -> Path:
     return Path(base) / "llama-server"
 
 
+#: Our one change to llama-server (frame pairs as temporal patches, pictures decoded once);
+#: ``scripts/build_llama_server.sh`` applies it and names its cache after its hash.
+SERVER_PATCH = Path(__file__).resolve().parents[2] / "packaging" / "llama-server" / "livecc.patch"
+
+
+def server_patch_id() -> str:
+    """The start of the patch's SHA-256, as the build script computes it (``unpatched`` without the file)."""
+    try:
+        return hashlib.sha256(SERVER_PATCH.read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "unpatched"
+
+
 def cached_binary(backend: str = "cpu", version: str = PINNED_VERSION) -> Path:
-    return cache_root() / f"{version}-{backend}" / "bin" / ("llama-server.exe" if os.name == "nt" else "llama-server")
+    folder = f"{version}-{backend}-{server_patch_id()}"
+    return cache_root() / folder / "bin" / ("llama-server.exe" if os.name == "nt" else "llama-server")
 
 
 #: Where the bundle keeps llama-server, under its ``_internal`` folder (the build's bin/ and lib/ as they are).

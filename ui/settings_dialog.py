@@ -522,6 +522,7 @@ def check_connection(url: str, api_key: str | None, timeout_s: float) -> tuple[b
         return False, f"The server at {url} could not be checked ({type(exc).__name__}: {exc})."
     try:
         slots = f", {engine.total_slots} streams at once" if engine.total_slots > 1 else ""
-        return True, f"Connected: {engine.model_name}, {engine.n_ctx}-token context{slots} ({url})"
+        stock = "" if engine.frame_pairs else "; a stock llama-server: one frame per pair, not LiveCC's frame pairs"
+        return True, f"Connected: {engine.model_name}, {engine.n_ctx}-token context{slots} ({url}){stock}"
     finally:
         engine.close()

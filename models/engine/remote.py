@@ -20,18 +20,23 @@ ends a reply; the last generated token is not kept: the next turn starts with
 every text token of the context (the server feeds the whole prompt to its
 penalty sampler; ``repeat_last_n`` is set to the context size).
 
+**Temporal patches.** Each LiveCC frame pair is one Qwen2-VL temporal patch, and a
+chunk's patches one vision segment. The llama-server that ``make server`` builds carries
+a small patch (``packaging/llama-server/livecc.patch``; its ``/props`` say
+``multimodal_frame_pairs``): a prompt object with ``"multimodal_frame_pairs": true`` has
+mtmd merge two adjacent media markers into one temporal patch and adjacent patches into
+one segment at temporal positions 0, 1, 2 (the opening chunk), as the local engine
+does, so greedy commentary is token for token the local engine's; and the server keeps
+the pictures it has decoded (its "picture memo"), so a picture it holds goes as
+``"sha256:<hex>"`` (``multimodal_picture_refs``): a request carries only the new chunk's
+pictures, not every picture of the context again. A stock llama-server decodes
+each picture as a still image that mtmd never merges with its neighbour; there the
+engine sends ONE picture per pair (``pair_frame``: the later frame by default), a
+temporal patch of that frame repeated, and logs that it does; there the opening chunk
+becomes three vision segments, each at temporal position 0.
+
 Deviations the server imposes (documented in the README):
 
-* **Temporal patches.** llama-server decodes each picture of ``multimodal_data``
-  as a still image that mtmd never merges with its neighbour (only its ffmpeg
-  video path marks frames mergeable, and that path writes its own "Video:" text
-  into the prompt). A still image is a Qwen2-VL temporal patch of the picture
-  repeated, so the closest faithful input is ONE picture per LiveCC frame pair:
-  the same vision segment per second, the same tokens and positions, but both
-  halves of the patch show the pair's later frame (``pair_frame="last"``).
-* **The opening chunk** (6 frames) becomes three vision segments, each with its
-  own ``<|vision_start|>``/``<|vision_end|>`` at temporal position 0, where the
-  local engine writes one segment of three temporal groups (t = 0, 1, 2).
 * **Replies are sent back as text.** A multimodal prompt is a string, so the
   server tokenizes the kept reply again; where the model generated a
   non-canonical split of a word, the server's cache differs from the generated
@@ -44,6 +49,7 @@ Deviations the server imposes (documented in the README):
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import time
@@ -93,6 +99,8 @@ _MARK = "\x00picture\x00"
 _QWEN_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>")
 #: Stands for the pictures in a request body serialised without them.
 _PICTURES_SLOT = "\x00pictures\x00"
+#: What our llama-server says of a ``sha256:`` reference to a picture it no longer holds.
+_MEMO_MISS = "not in the server's picture memo"
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,8 @@ class RemoteOptions:
         model is refused before any frame is sent.
     id_slot: the server slot to use (-1: the server picks; with ``--parallel N`` it
         picks the slot whose cached prompt matches best).
-    pair_frame: which frame of each LiveCC pair is sent ("last" or "first").
+    pair_frame: on a stock llama-server (no ``multimodal_frame_pairs``), which frame of
+        each LiveCC pair is sent ("last" or "first").
     image_format: "png" (lossless: the server sees the frames exactly; the default) or "jpeg"
         (smaller, lossy: the commentary may differ from the local engine's).
     jpeg_quality: quality of JPEG pictures.
@@ -155,14 +164,21 @@ class ServerFigures:
 
 
 # ------------------------------------------------------------------- prompt
+@dataclass(frozen=True)
+class _Picture:
+    """A frame as the server gets it: its encoded file in base64, and ``sha256:<hex>`` of that file,
+    the name our llama-server knows it by once it has it. Encoded once, when its chunk arrives."""
+
+    data: str
+    ref: str
+
+
 @dataclass
 class _Piece:
-    """One piece of the prompt: text, or a picture (its encoded file, in base64) behind one media marker.
-
-    A picture is encoded once, when its chunk arrives; every later request sends the same string."""
+    """One piece of the prompt: text, or a picture behind one media marker."""
 
     text: str = ""
-    image: str | None = None
+    image: _Picture | None = None
 
 
 @dataclass
@@ -170,7 +186,7 @@ class _Tokenized:
     """A prompt part's cells and positions as the server will count them."""
 
     text: str
-    images: list[str]
+    images: list[_Picture]
     n_tokens: int
     n_pos: int
     text_tokens: list[int]
@@ -201,7 +217,8 @@ class RemoteEngine(EngineBase):
         self._pieces: list[_Piece] = []
         self._sink_pieces = 0
         self._framed: deque[Turn] = deque()
-        self._images: dict[int, list[str]] = {}  # Turn.index -> its pictures (base64), for re-priming
+        self._images: dict[int, list[_Picture]] = {}  # Turn.index -> its pictures, for re-priming
+        self._server_has: set[str] = set()  # refs of the pictures the server holds (picture memo)
         self._reply_text: dict[int, str] = {}  # Turn.index -> the kept reply, as text
         self._token_cache: dict[str, list[int]] = {}
         self._reconnected = False
@@ -244,6 +261,15 @@ class RemoteEngine(EngineBase):
         self.total_slots = int(props.get("total_slots") or 1)
         self.marker = str(props.get("media_marker") or "<__media__>")
         self.build_info = str(props.get("build_info") or "")
+        self.frame_pairs = bool(props.get("multimodal_frame_pairs"))
+        self.picture_refs = bool(props.get("multimodal_picture_refs"))
+        if not self.frame_pairs:
+            log.warning(
+                "The server at %s is a stock llama-server: it cannot take two frames as one temporal patch, so "
+                "each frame pair goes as its %s frame. `livecc-desk serve` (make server) runs one that can.",
+                client.url,
+                self.options.pair_frame,
+            )
         self.n_ctx_train = self._trained_context()
         # Protected endpoint: a wrong API key fails here, before any frame.
         probe = client.post("/tokenize", {"content": "".join(_QWEN_SPECIALS), "parse_special": True})
@@ -269,8 +295,9 @@ class RemoteEngine(EngineBase):
 
     def info(self) -> EngineInfo:
         slots = f", {self.total_slots} slots" if self.total_slots > 1 else ""
+        stock = "" if self.frame_pairs else "; stock server: one frame per pair"
         return EngineInfo(
-            self.model_name, f"llama-server at {self.client.url} ({self.n_ctx}-token context{slots})", False
+            self.model_name, f"llama-server at {self.client.url} ({self.n_ctx}-token context{slots}{stock})", False
         )
 
     def close(self) -> None:
@@ -283,6 +310,7 @@ class RemoteEngine(EngineBase):
         self._sink_pieces = 0
         self._framed.clear()
         self._images.clear()
+        self._server_has.clear()
         self._reply_text.clear()
         self._query_sent = None
         self.n_past = 0
@@ -293,14 +321,13 @@ class RemoteEngine(EngineBase):
         started = time.perf_counter()
         yield ChunkStarted(chunk.index, chunk.t0, chunk.t1)
         query = self.query if self.query != self._query_sent else None
-        frames = self._pair_frames([f.rgb for f in chunk.frames])
+        frames = self._pictures_to_send([f.rgb for f in chunk.frames])
         images = [self._encode(f) for f in frames]
         parts = chunk_turn(chunk.t0, chunk.t1, len(images), query, first=not self.ledger.turns_started, marker=_MARK)
-        hw = [(int(f.shape[0]), int(f.shape[1])) for f in frames]
         turn, evicted, new_tokens, reprimed = self._append_turn(
             parts,
             images,
-            hw,
+            self._group_sizes(frames),
             has_query=query is not None,
             reserve=self.options.max_new_tokens,
             t0=chunk.t0,
@@ -350,12 +377,20 @@ class RemoteEngine(EngineBase):
         yield AnswerDone(question, "".join(pieces).strip(), stats)
 
     # ---------------------------------------------------------- internals
-    def _pair_frames(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """One picture per LiveCC frame pair (a still image is a temporal patch of itself)."""
+    def _pictures_to_send(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The pictures sent for a chunk's frames: all of them, which the server merges pair by pair;
+        on a stock server, one per LiveCC frame pair (a still image is a temporal patch of itself)."""
+        if self.frame_pairs:
+            return list(frames)
         pick = 1 if self.options.pair_frame == "last" else 0
         return [frames[min(i + pick, len(frames) - 1)] for i in range(0, len(frames), 2)]
 
-    def _encode(self, rgb: np.ndarray) -> str:
+    def _group_sizes(self, pictures: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+        """(height, width) of each temporal group the pictures become: one per pair (or odd last frame)."""
+        step = 2 if self.frame_pairs else 1
+        return [(int(f.shape[0]), int(f.shape[1])) for f in pictures[::step]]
+
+    def _encode(self, rgb: np.ndarray) -> _Picture:
         """The picture as the server gets it: a PNG (or JPEG) file in base64."""
         import cv2
 
@@ -366,7 +401,8 @@ class RemoteEngine(EngineBase):
             ok, buf = cv2.imencode(".png", bgr, _png_params())
         if not ok:
             raise ServerError(f"Could not encode a {rgb.shape[1]}x{rgb.shape[0]} frame for the server.")
-        return base64.b64encode(buf.tobytes()).decode("ascii")
+        data = buf.tobytes()
+        return _Picture(base64.b64encode(data).decode("ascii"), "sha256:" + hashlib.sha256(data).hexdigest())
 
     def _tokens(self, text: str, cache: bool = True) -> list[int]:
         """The server's token ids of ``text`` (special tokens parsed), cached."""
@@ -384,26 +420,29 @@ class RemoteEngine(EngineBase):
             self._token_cache[text] = cached
         return cached
 
-    def _tokenize(self, text: str, images: Sequence[str], frames_hw: Sequence[tuple[int, int]]) -> _Tokenized:
-        """Cells and positions of a part, as mtmd counts them: each picture is
-        ``<|vision_start|>`` + (h/28)(w/28) tokens at max(h, w)/28 positions + ``<|vision_end|>``."""
+    def _tokenize(self, text: str, images: Sequence[_Picture], groups_hw: Sequence[tuple[int, int]]) -> _Tokenized:
+        """Cells and positions of a part, as mtmd counts them. Each temporal group (a frame pair, or
+        a still picture) of h x w pixels is (h/28)(w/28) tokens. On our server the groups of a chunk
+        form ONE vision segment, as locally: ``<|vision_start|>``, the groups at temporal positions
+        0, 1, ..., ``<|vision_end|>``, max(groups, h/28, w/28) positions in all; on a stock server
+        each group is a segment of its own."""
         if not images:
             tokens = self._tokens(text) if text else []
             return _Tokenized(text, [], len(tokens), len(tokens), tokens)
         vs_ve = self._tokens("<|vision_start|><|vision_end|>")
         n_tokens = n_pos = 0
         text_tokens: list[int] = []
-        for h, w in frames_hw:
+        for (h, w), n_groups in _segments(groups_hw, join=self.frame_pairs):
             gh, gw = _grid(h), _grid(w)
-            n_tokens += gh * gw + 2
-            n_pos += max(gh, gw) + 2
+            n_tokens += n_groups * gh * gw + 2
+            n_pos += max(n_groups, gh, gw) + 2
             text_tokens += vs_ve
         return _Tokenized(text, list(images), n_tokens, n_pos, text_tokens)
 
     def _append_turn(
         self,
         parts: list[PromptPart],
-        images: list[str],
+        images: list[_Picture],
         hw: list[tuple[int, int]],
         *,
         has_query: bool,
@@ -426,7 +465,7 @@ class RemoteEngine(EngineBase):
             self._add_text_and_images(part.text, tok.images, sink=part.kind is PartKind.SINK)
         return turn, evicted, new_tokens, reprimed
 
-    def _add_text_and_images(self, text: str, images: Sequence[str], *, sink: bool = False) -> None:
+    def _add_text_and_images(self, text: str, images: Sequence[_Picture], *, sink: bool = False) -> None:
         """Append ``text`` whose markers stand for ``images`` to the prompt."""
         segments = text.split(_MARK)
         if len(segments) - 1 != len(images):
@@ -475,8 +514,7 @@ class RemoteEngine(EngineBase):
                     self._add_text_and_images(text, [])
                     continue
                 images = self._images.get(turn.index, []) if piece.frames else []
-                hw = [(int(f.shape[0]), int(f.shape[1])) for f in piece.frames]
-                tok = self._tokenize(piece.text, images, hw)
+                tok = self._tokenize(piece.text, images, self._group_sizes(piece.frames))
                 self.n_past += tok.n_pos
                 self.ledger.add(turn, Span(piece.kind, p0, self.n_past, tok.n_tokens, list(tok.text_tokens)))
                 self._add_text_and_images(piece.text, images)
@@ -485,7 +523,7 @@ class RemoteEngine(EngineBase):
         self.reprime_count += 1
         return max(0, cells_before - self.ledger.used)
 
-    def _keep_frames(self, turn: Turn, frames: list[np.ndarray], images: list[str]) -> None:
+    def _keep_frames(self, turn: Turn, frames: list[np.ndarray], images: list[_Picture]) -> None:
         if self.policy.keep_frames <= 0 or not frames:
             return
         turn.frames = tuple(frames)
@@ -497,15 +535,18 @@ class RemoteEngine(EngineBase):
             self._images.pop(old.index, None)
 
     def _request(self, limit: int, sampling: SamplingOptions) -> bytes:
-        """The ``/completion`` body, serialised; the pictures are spliced in as the strings they already are."""
+        """The ``/completion`` body, serialised; the pictures are spliced in as the strings they already are:
+        a picture the server holds by its ``sha256:`` name, any other one whole."""
         text = "".join(self.marker if p.image is not None else p.text for p in self._pieces)
-        images = [p.image for p in self._pieces if p.image is not None]
+        held = self._server_has
+        images = [p.image.ref if p.image.ref in held else p.image.data for p in self._pieces if p.image is not None]
         body = self._settings(limit, sampling)
         if not images:
             return json.dumps({"prompt": text, **body}).encode()
-        head, slot, tail = json.dumps(
-            {"prompt": {"prompt_string": text, "multimodal_data": _PICTURES_SLOT}, **body}
-        ).rpartition(json.dumps(_PICTURES_SLOT))
+        prompt: dict = {"prompt_string": text, "multimodal_data": _PICTURES_SLOT}
+        if self.frame_pairs:
+            prompt["multimodal_frame_pairs"] = True
+        head, slot, tail = json.dumps({"prompt": prompt, **body}).rpartition(json.dumps(_PICTURES_SLOT))
         assert slot, "the pictures' place in the body"
         return "".join((head, '["', '","'.join(images), '"]', tail)).encode()
 
@@ -573,10 +614,17 @@ class RemoteEngine(EngineBase):
                         shown.append(token)
                         yield token, piece
                 break
-            except ServerError:
+            except ServerError as exc:
+                if _MEMO_MISS in str(exc) and self._server_has and not ids:
+                    log.info("%s no longer holds a picture: sending them all again", self.client.url)
+                    self._server_has.clear()
+                    continue
+                self._server_has.clear()
                 if reconnected or not self.options.reconnect_s or not self._await_server():
                     raise
                 reconnected = True  # the whole prompt goes again: a restarted server evaluates all of it
+        if self.picture_refs:  # the pictures of this prompt (older ones are never sent again)
+            self._server_has = {p.image.ref for p in self._pieces if p.image is not None}
         eos = last.get("stop_type") == "eos"
         predicted = int(last.get("tokens_predicted", len(ids) + eos))
         every_id = len(ids) + eos == predicted
@@ -610,9 +658,11 @@ class RemoteEngine(EngineBase):
                     if (
                         _model_name(str(props.get("model_path") or "")) != self.model_name
                         or int(settings.get("n_ctx") or 0) != self.n_ctx
+                        or bool(props.get("multimodal_frame_pairs")) != self.frame_pairs
                     ):
                         raise ServerModelError(
-                            f"The server at {self.client.url} came back with another model or context size."
+                            f"The server at {self.client.url} came back with another model, context size or "
+                            "llama-server build."
                         )
                     self.marker = str(props.get("media_marker") or self.marker)
                     self._reconnected = True
@@ -662,15 +712,27 @@ class RemoteEngine(EngineBase):
 
 
 def _png_params() -> list[int]:
-    """Fast lossless PNG: zlib level 1 and one fixed row filter ("up"). llama-server decodes every
-    picture of every request again; OpenCV's default adaptive filter (mostly Paeth) costs it about
-    twice as long per picture (BENCHMARKS.md section 7). The pixels are the same either way."""
+    """Fast lossless PNG: zlib level 1 and one fixed row filter ("up"): cheap for us to encode and for
+    the server to decode (each picture once on our server, on every request on a stock one: OpenCV's
+    default adaptive filter, mostly Paeth, costs it more; BENCHMARKS.md section 7). Same pixels."""
     import cv2
 
     params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
     if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV 4.11+
         params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
     return params
+
+
+def _segments(groups_hw: Sequence[tuple[int, int]], *, join: bool) -> list[tuple[tuple[int, int], int]]:
+    """((height, width), number of groups) of each vision segment: with ``join``, each run of adjacent
+    groups of one size is one segment (what mtmd does for frames marked as one video segment)."""
+    out: list[tuple[tuple[int, int], int]] = []
+    for hw in groups_hw:
+        if join and out and out[-1][0] == hw:
+            out[-1] = (hw, out[-1][1] + 1)
+        else:
+            out.append((hw, 1))
+    return out
 
 
 def _grid(side: int) -> int:

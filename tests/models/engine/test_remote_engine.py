@@ -8,8 +8,11 @@ missing server is a failure.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -79,13 +82,17 @@ def frame(i: int, h: int = 84, w: int = 112) -> np.ndarray:
     return rgb
 
 
-def chunks(n: int) -> list[VideoChunk]:
-    """LiveCC chunks whose frame pairs repeat one picture (see test_greedy_parity)."""
-    out = [VideoChunk(0, tuple(Frame(t * 0.5, frame(t // 2)) for t in range(6)), 0.0, 3.0)]
+def chunks(n: int, *, repeat_pairs: bool = False, first_picture: int = 0) -> list[VideoChunk]:
+    """LiveCC chunks of footage that moves: 6 frames, then 2 per second. With ``repeat_pairs``, both
+    frames of each pair are one picture (what a stock llama-server can take; see the parity test)."""
+
+    def pic(t: int) -> np.ndarray:
+        return frame(first_picture + (t // 2 if repeat_pairs else t))
+
+    out = [VideoChunk(0, tuple(Frame(t * 0.5, pic(t)) for t in range(6)), 0.0, 3.0)]
     for k in range(1, n):
         t = 2.0 + k
-        pic = frame(k + 3)
-        out.append(VideoChunk(k, (Frame(t, pic), Frame(t + 0.5, pic)), t, t + 1.0))
+        out.append(VideoChunk(k, (Frame(t, pic(4 + 2 * k)), Frame(t + 0.5, pic(5 + 2 * k))), t, t + 1.0))
     return out
 
 
@@ -104,16 +111,21 @@ def record_tokens(engine, method: str) -> list[list[int]]:
     return seen
 
 
-def test_greedy_parity_and_prompt_n_per_chunk(server, tiny_model, monkeypatch):
-    """The server path tokenizes the opening chunk's three pairs as three vision segments
-    (each t = 0), where LiveCCEngine writes one segment of three temporal groups; and it
-    sends one still picture per pair, which equals the local 2-frame patch only when
-    both frames are the same. The local engine is therefore run with mtmd's own
-    segmenting for the opening chunk, on pairs of equal frames: from there on every
-    generated token must be the same, through a re-prime."""
-    monkeypatch.setattr(llama_runtime.mtmd_cpp, "mtmd_decode_use_mrope", lambda ctx: False)
+@pytest.mark.parametrize("frame_pairs", [True, False], ids=["frame-pairs", "stock-server"])
+def test_greedy_parity_and_prompt_n_per_chunk(server, tiny_model, monkeypatch, frame_pairs):
+    """Our llama-server takes each frame pair as one temporal patch and a chunk's patches as one
+    vision segment, as the local engine does (``frame-pairs``, on footage whose every frame
+    differs): every generated token must be the local engine's, through a re-prime.
+
+    A stock one takes one still picture per pair, which equals the local 2-frame patch only when
+    both frames are the same, and makes the opening chunk's three pairs three vision segments
+    (each at t = 0) where the local engine writes one segment of three temporal groups
+    (``stock-server``, on such footage; the engine is told the server is stock, and the local
+    engine is run with mtmd's own segmenting for the opening chunk)."""
+    if not frame_pairs:
+        monkeypatch.setattr(llama_runtime.mtmd_cpp, "mtmd_decode_use_mrope", lambda ctx: False)
     options = EngineOptions(runtime=RuntimeOptions(n_ctx=N_CTX, n_threads=2), sampling=SamplingOptions(greedy=True))
-    stream = chunks(16)
+    stream = chunks(16, repeat_pairs=not frame_pairs)
     local = LiveCCEngine(tiny_model.text_path, tiny_model.mmproj_path, options, policy=PromptCachePolicy(WINDOW))
     try:
         local_tokens = record_tokens(local, "_generate")
@@ -124,6 +136,8 @@ def test_greedy_parity_and_prompt_n_per_chunk(server, tiny_model, monkeypatch):
     remote = RemoteEngine(RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW))
     try:
         assert remote.n_ctx == N_CTX
+        assert remote.frame_pairs, "make server builds llama-server with packaging/llama-server/livecc.patch"
+        remote.frame_pairs = frame_pairs
         remote_tokens = record_tokens(remote, "_complete")
         remote_done = [remote.process(c) for c in stream]
         figures = list(remote.server_figures)
@@ -146,6 +160,105 @@ def test_greedy_parity_and_prompt_n_per_chunk(server, tiny_model, monkeypatch):
         else:
             assert f.prompt_n == f.new_tokens, (i, f)
             assert f.cache_n == f.prompt_tokens - f.new_tokens
+
+
+def test_a_pair_is_known_by_both_frames(server):
+    """The server's cache must not take a pair (A, C) for a cached (A, B): mtmd named a merged pair
+    after its first frame only, which our patch fixes. Three opening chunks in a row on one slot:
+    the same one again is taken from the cache; one whose first pair differs in its second frame
+    only is evaluated from that pair on."""
+    opening = chunks(1)[0]
+    changed = replace(opening, frames=(opening.frames[0], Frame(0.5, frame(99)), *opening.frames[2:]))
+
+    def first_request(chunk: VideoChunk):
+        with RemoteEngine(RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW)) as eng:
+            eng.process(chunk)
+            return eng.server_figures[-1]
+
+    first_request(opening)
+    same = first_request(opening)
+    other = first_request(changed)
+    vision_tokens = 3 * (_grid_tokens(frame(0)) + 2)
+    assert same.cache_n >= vision_tokens  # the cache holds the pictures (and does not refuse a match)
+    assert other.cache_n <= same.cache_n - vision_tokens  # no picture of the changed chunk came from it
+    assert other.prompt_n == other.prompt_tokens - other.cache_n
+
+
+def _grid_tokens(rgb: np.ndarray) -> int:
+    return round(rgb.shape[0] / 28) * round(rgb.shape[1] / 28)
+
+
+def requests_sent(engine: RemoteEngine) -> list[dict]:
+    """Spy on the ``/completion`` bodies an engine sends (whether or not they succeed)."""
+    sent: list[dict] = []
+    real = engine.client.stream
+
+    def spy(path: str, body: bytes):
+        sent.append(json.loads(body))
+        return real(path, body)
+
+    engine.client.stream = spy  # type: ignore[method-assign]
+    return sent
+
+
+def pictures(body: dict) -> tuple[list[str], list[str]]:
+    """(the pictures sent whole, the ``sha256:`` names) of a request body."""
+    data = body["prompt"]["multimodal_data"]
+    return [p for p in data if not p.startswith("sha256:")], [p for p in data if p.startswith("sha256:")]
+
+
+def test_pictures_the_server_holds_go_by_name(server):
+    """Each request carries only the new chunk's pictures whole; the rest of the context's go by the
+    SHA-256 of a picture sent before, and the commentary is the one the whole pictures give."""
+    stream = chunks(12)
+    options = RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW)
+    with RemoteEngine(options) as engine:
+        engine.picture_refs = False
+        reference = [engine.process(c).text for c in stream]
+    with RemoteEngine(options) as engine:
+        assert engine.picture_refs, "make server builds llama-server with packaging/llama-server/livecc.patch"
+        sent = requests_sent(engine)
+        texts = [engine.process(c).text for c in stream]
+        reprimes = engine.reprime_count
+    assert texts == reference
+    assert reprimes >= 1
+    whole, names = pictures(sent[0])
+    assert len(whole) == 6 and not names
+    seen = {"sha256:" + hashlib.sha256(base64.b64decode(p)).hexdigest() for p in whole}
+    for body in sent[1:]:
+        whole, names = pictures(body)
+        assert len(whole) == 2  # the new pair, even in a re-primed prompt
+        assert names and set(names) <= seen
+        seen |= {"sha256:" + hashlib.sha256(base64.b64decode(p)).hexdigest() for p in whole}
+
+
+def test_a_picture_the_server_no_longer_holds_is_sent_again(server):
+    stream = chunks(3, first_picture=500)  # pictures no other test sends
+    options = RemoteOptions(url=server.url, sampling=SamplingOptions(greedy=True), window=WINDOW)
+    with RemoteEngine(options) as engine:
+        sent = requests_sent(engine)
+        texts = [engine.process(stream[0]).text]
+        # Name the next chunk's own pictures, which the server has never seen: it refuses the request.
+        engine._server_has |= {engine._encode(f.rgb).ref for f in stream[1].frames}
+        texts += [engine.process(c).text for c in stream[1:]]
+    with RemoteEngine(options) as engine:
+        assert texts == [engine.process(c).text for c in stream]
+    refused, again = sent[1], sent[2]
+    assert len(pictures(refused)[1]) == 8 and not pictures(again)[1]  # then everything whole, once
+    assert len(pictures(sent[3])[0]) == 2
+
+
+def test_a_server_without_a_picture_memo_gets_every_picture(server_binary, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLAMA_PICTURE_MEMO_MB", "0")
+    with (
+        start(server_binary, tmp_path, tiny_model.text_path, tiny_model.mmproj_path) as plain,
+        RemoteEngine(RemoteOptions(url=plain.url, window=WINDOW)) as engine,
+    ):
+        assert not engine.picture_refs and engine.frame_pairs
+        sent = requests_sent(engine)
+        for c in chunks(3):
+            engine.process(c)
+    assert [len(pictures(b)[0]) for b in sent] == [6, 8, 10] and not any(pictures(b)[1] for b in sent)
 
 
 def test_ask_answers_on_the_same_context(server):

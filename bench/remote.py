@@ -14,7 +14,8 @@ slows both alike; ``--order sequential`` runs all local chunks, then all remote
 ones. The remote time is split into the server's own prompt+predict time and the
 rest, and the rest into what this process spends before the request is sent
 (picture encoding, tokenizing, the request body) and what is left (transfer, and
-the server decoding and preprocessing every picture of the prompt again).
+the server reading the request: the new pictures, and the names of the ones it holds;
+on a stock llama-server, every picture of the prompt decoded again).
 
     .venv/bin/python bench/remote.py [--seconds 40] [--size 640x480] [--n-ctx 8192] [--threads 1]
 """
@@ -201,7 +202,7 @@ def main() -> None:
     print(
         f"remote: server's own prompt+predict median {statistics.median(server_s) * 1000:6.1f} ms; the rest "
         f"{statistics.median(rest) * 1000:.1f} ms: before sending (encode, tokenize, body) "
-        f"{statistics.median(ours) * 1000:.1f} ms, then transfer and the server decoding every picture "
+        f"{statistics.median(ours) * 1000:.1f} ms, then transfer and the server reading the request "
         f"{statistics.median(r - o for r, o in zip(rest, ours)) * 1000:.1f} ms"
     )
     gap = statistics.median(q - s for q, s in zip(loc, server_s))

@@ -1,13 +1,15 @@
-"""What llama-server spends on each picture it re-reads, by how the picture is encoded.
+"""What llama-server spends on each picture of the context that a request sends again.
 
-Every remote request re-sends the pictures still in the context, and llama-server
-decodes each again before finding it in its cache. This sends the same prompt of
-K pictures twice (the second time it is all cached, so the server evaluates one
-token) and reports the server's CPU time for that second request, less its own
-compute time, per picture: the cost of re-reading one picture. Linux only (the
-server's CPU comes from ``/proc/PID/task/*/schedstat``). Encodings: ``png`` (the
-engine's: zlib level 1, "up" filter), ``png-adaptive`` (OpenCV's default filter),
-``png6`` (level 6, "up"), ``jpeg`` (q95, lossy).
+Every remote request sends the whole conversation, so the pictures still in the context
+come again. This sends the same prompt of K pictures twice (the second time it is all
+cached, so the server evaluates one token) and reports the server's CPU time for that
+second request, less its own compute time, per picture: the cost of one picture sent
+again. Linux only (the server's CPU comes from ``/proc/PID/task/*/schedstat``).
+Encodings: ``png`` (the engine's: zlib level 1, "up" filter), ``png-adaptive`` (OpenCV's
+default filter), ``png6`` (level 6, "up"), ``jpeg`` (q95, lossy), and ``png by name``
+(each picture as ``sha256:<hex>``, what the engine sends for a picture the server holds).
+It runs twice: with the server's picture memo off (``LLAMA_PICTURE_MEMO_MB=0``: every
+picture is decoded again, as a stock llama-server does) and on (our patched default).
 
     .venv/bin/python bench/remote_pictures.py [--pictures 10] [--rounds 8] [--noise 0]
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import os
 import statistics
 import sys
 import tempfile
@@ -70,39 +74,47 @@ def main() -> None:
         rng = np.random.default_rng(0)
         frames = [np.clip(f + rng.normal(0, args.noise, f.shape), 0, 255).astype(np.uint8) for f in frames]
     k = len(frames)
-    settings = ServerSettings(
-        model=model.text_path, mmproj=model.mmproj_path, port=free_port(), n_ctx=8192, n_gpu_layers=0, threads=1
-    )
-    with LlamaServerProcess(binary, settings, log_path=tmp / "server.log").wait_ready(120) as server:
-        client = LlamaServerClient(server.url)
-        marker = client.get("/props")["media_marker"]
-        prompt = "".join(f"Time={i}s<|vision_start|>{marker}<|vision_end|>" for i in range(k))
-        bodies, sizes = {}, {}
-        for kind in ENCODINGS:
-            pictures = [encode(kind, f) for f in frames]
-            sizes[kind] = sum(map(len, pictures)) / k
-            data = [base64.b64encode(p).decode() for p in pictures]
-            bodies[kind] = {
-                "prompt": {"prompt_string": prompt, "multimodal_data": data},
-                "n_predict": 1,
-                "cache_prompt": True,
-                "temperature": 0,
-            }
-        spent: dict[str, list[float]] = {kind: [] for kind in ENCODINGS}
-        for _ in range(args.rounds):  # the encodings take turns, so a passing load hits all alike
-            for kind, body in bodies.items():
-                client.post("/completion", body)  # the server caches this prompt
-                before = cpu_s(server.process.pid)
-                timings = client.post("/completion", body)["timings"]
-                compute = (timings["prompt_ms"] + timings["predicted_ms"]) / 1000
-                spent[kind].append((cpu_s(server.process.pid) - before - compute) / k)
-        client.close()
-    print(f"{k} pictures of {frames[0].shape[1]}x{frames[0].shape[0]}, noise {args.noise:g}; server CPU per re-read:")
-    for kind, values in spent.items():
-        print(
-            f"  {kind:13s} {sizes[kind] / 1e3:7.1f} KB  median {statistics.median(values) * 1000:5.2f} ms  "
-            f"min {min(values) * 1000:5.2f} ms"
+    for memo_mb in ("0", "1024"):
+        os.environ["LLAMA_PICTURE_MEMO_MB"] = memo_mb
+        settings = ServerSettings(
+            model=model.text_path, mmproj=model.mmproj_path, port=free_port(), n_ctx=8192, n_gpu_layers=0, threads=1
         )
+        with LlamaServerProcess(binary, settings, log_path=tmp / "server.log").wait_ready(120) as server:
+            client = LlamaServerClient(server.url)
+            props = client.get("/props")
+            prompt = "".join(f"Time={i}s<|vision_start|>{props['media_marker']}<|vision_end|>" for i in range(k))
+            bodies, sizes = {}, {}
+            for kind in ENCODINGS:
+                pictures = [encode(kind, f) for f in frames]
+                sizes[kind] = sum(map(len, pictures)) / k
+                bodies[kind] = [base64.b64encode(p).decode() for p in pictures]
+                if kind == "png" and props.get("multimodal_picture_refs"):
+                    sizes["png by name"] = 71
+                    bodies["png by name"] = ["sha256:" + hashlib.sha256(p).hexdigest() for p in pictures]
+            spent: dict[str, list[float]] = {kind: [] for kind in bodies}
+            for _ in range(args.rounds):  # the encodings take turns, so a passing load hits all alike
+                for kind, data in bodies.items():
+                    body = {
+                        "prompt": {"prompt_string": prompt, "multimodal_data": data},
+                        "n_predict": 1,
+                        "cache_prompt": True,
+                        "temperature": 0,
+                    }
+                    client.post("/completion", body)  # the server caches this prompt
+                    before = cpu_s(server.process.pid)
+                    timings = client.post("/completion", body)["timings"]
+                    compute = (timings["prompt_ms"] + timings["predicted_ms"]) / 1000
+                    spent[kind].append((cpu_s(server.process.pid) - before - compute) / k)
+            client.close()
+        print(
+            f"{k} pictures of {frames[0].shape[1]}x{frames[0].shape[0]}, noise {args.noise:g}, picture memo "
+            f"{'off' if memo_mb == '0' else 'on'}; server CPU per picture sent again:"
+        )
+        for kind, values in spent.items():
+            print(
+                f"  {kind:13s} {sizes[kind] / 1e3:7.1f} KB  median {statistics.median(values) * 1000:5.2f} ms  "
+                f"min {min(values) * 1000:5.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -30,6 +31,7 @@ from models.engine.llama_server import LlamaServerProcess, ServerSettings, find_
 from models.engine.prompt_cache_policy import PromptCachePolicy
 from models.engine.records import ChunkDone, Frame, VideoChunk
 from models.engine.remote import RemoteEngine, RemoteOptions
+from models.engine.server_client import LlamaServerClient
 from models.engine.streaming_policy import StreamingWindowSettings
 from models.engine.token_sampler import SamplingOptions
 from models.errors import ServerError, ServerModelError
@@ -246,6 +248,34 @@ def test_a_picture_the_server_no_longer_holds_is_sent_again(server):
     refused, again = sent[1], sent[2]
     assert len(pictures(refused)[1]) == 8 and not pictures(again)[1]  # then everything whole, once
     assert len(pictures(sent[3])[0]) == 2
+
+
+def test_a_request_holds_its_pictures_until_they_are_encoded(server_binary, tiny_model, tmp_path, monkeypatch):
+    """A picture the memo knows becomes a placeholder, made real only when it is encoded. With a
+    1 MB memo, the request's own later pictures push it out of the memo before that: the request
+    holds it (before, the server failed the request: "failed to process mtmd chunk")."""
+    rng = np.random.default_rng(3)
+    noisy = [rng.integers(0, 256, (168, 224, 3), dtype=np.uint8) for _ in range(6)]  # ~150 KB PNGs
+    encoded = []
+    for rgb in noisy:
+        ok, buf = cv2.imencode(".png", rgb)
+        assert ok
+        encoded.append(base64.b64encode(buf.tobytes()).decode())
+    monkeypatch.setenv("LLAMA_PICTURE_MEMO_MB", "1")
+    with start(server_binary, tmp_path, tiny_model.text_path, tiny_model.mmproj_path) as small:
+        client = LlamaServerClient(small.url)
+        marker = client.get("/props")["media_marker"]
+
+        def complete(text: str, pictures: list[str]) -> dict:
+            prompt = {"prompt_string": text + marker * len(pictures), "multimodal_data": pictures}
+            return client.post("/completion", {"prompt": prompt, "n_predict": 1, "cache_prompt": True})
+
+        complete("First:", encoded[:1])  # the memo now holds picture 0
+        # Another text first, so that picture 0 is not in the slot's cache and must be encoded again,
+        # after pictures 1-5 (new, ~1.3 MB in the memo) have pushed it out of the memo.
+        answer = complete("Second:", encoded)
+        client.close()
+    assert answer["timings"]["prompt_n"] == answer["tokens_evaluated"]  # all of it evaluated, picture 0 too
 
 
 def test_a_server_without_a_picture_memo_gets_every_picture(server_binary, tiny_model, tmp_path, monkeypatch):

@@ -58,6 +58,16 @@ def generated_chunks(seconds: float, source: str = "1920x1080", first_frames: in
         yield tail
 
 
+def llama_server_binary() -> Path:
+    """The llama-server the remote benches start (``make server`` builds it), or exit saying so."""
+    from models.engine.llama_server import find_llama_server
+
+    binary = find_llama_server()
+    if binary is None:
+        sys.exit("llama-server is not built: run `make server` first")
+    return binary
+
+
 def rss_mib() -> float:
     """Resident memory of this process in MiB (Linux ``/proc/self/statm``)."""
     with open("/proc/self/statm") as f:

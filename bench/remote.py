@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from common import llama_server_binary, percentile  # noqa: E402
 
 from app.pipeline.chunking import LiveCCChunker  # noqa: E402
 from app.pipeline.sampling import FrameSampler  # noqa: E402
@@ -39,18 +40,13 @@ from app.sources.file_source import FileSource  # noqa: E402
 from app.sources.synthetic import write_test_video  # noqa: E402
 from models.engine.livecc_engine import EngineOptions, LiveCCEngine  # noqa: E402
 from models.engine.llama_runtime import RuntimeOptions  # noqa: E402
-from models.engine.llama_server import LlamaServerProcess, ServerSettings, find_llama_server, free_port  # noqa: E402
+from models.engine.llama_server import LlamaServerProcess, ServerSettings, free_port  # noqa: E402
 from models.engine.prompt_cache_policy import PromptCachePolicy  # noqa: E402
 from models.engine.records import Frame, VideoChunk  # noqa: E402
 from models.engine.remote import RemoteEngine, RemoteOptions  # noqa: E402
 from models.engine.streaming_policy import StreamingWindowSettings  # noqa: E402
 from models.engine.token_sampler import SamplingOptions  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def with_noise(chunks: list[VideoChunk], sigma: float) -> list[VideoChunk]:
@@ -134,9 +130,7 @@ def main() -> None:
         help="add camera-like noise (this standard deviation) to every frame: PNGs of real footage, not flat shapes",
     )
     args = ap.parse_args()
-    binary = find_llama_server()
-    if binary is None:
-        sys.exit("llama-server is not built: run `make server` first")
+    binary = llama_server_binary()
     w, h = (int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-remote-"))
     model = make_tiny_model(tmp / "model", seed=0)

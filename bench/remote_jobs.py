@@ -20,11 +20,13 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import llama_server_binary  # noqa: E402
+
 from app.cli.commentate import plan_jobs  # noqa: E402
 from app.cli.parallel_batch import run_parallel_batch  # noqa: E402
 from app.sources.synthetic import write_test_video  # noqa: E402
 from models.engine import defaults  # noqa: E402
-from models.engine.llama_server import LlamaServerProcess, ServerSettings, find_llama_server, free_port  # noqa: E402
+from models.engine.llama_server import LlamaServerProcess, ServerSettings, free_port  # noqa: E402
 from models.engine.remote import RemoteEngine, RemoteOptions  # noqa: E402
 from models.engine.token_sampler import SamplingOptions  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402
@@ -38,9 +40,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=8192)
     args = ap.parse_args()
-    binary = find_llama_server()
-    if binary is None:
-        sys.exit("llama-server is not built: run `make server` first")
+    binary = llama_server_binary()
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     model = make_tiny_model(tmp / "model", seed=0)
     folder = tmp / "videos"

@@ -31,10 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import llama_server_binary  # noqa: E402
+
 from app.pipeline.sampling import FrameSampler  # noqa: E402
 from app.sources.file_source import FileSource  # noqa: E402
 from app.sources.synthetic import write_test_video  # noqa: E402
-from models.engine.llama_server import LlamaServerProcess, ServerSettings, find_llama_server, free_port  # noqa: E402
+from models.engine.llama_server import LlamaServerProcess, ServerSettings, free_port  # noqa: E402
 from models.engine.server_client import LlamaServerClient  # noqa: E402
 from models.tiny_model import make_tiny_model  # noqa: E402
 
@@ -63,9 +65,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--noise", type=float, default=0.0, help="camera-like noise on every frame (std. deviation)")
     args = ap.parse_args()
-    binary = find_llama_server()
-    if binary is None:
-        sys.exit("llama-server is not built: run `make server` first")
+    binary = llama_server_binary()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pictures-"))
     model = make_tiny_model(tmp / "model", seed=0)
     video = write_test_video(tmp / "clip.mp4", seconds=args.pictures, size=(640, 480))

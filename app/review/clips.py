@@ -76,10 +76,13 @@ def ranged_marks(
     return sorted(picked, key=lambda m: (m.t, m.id))
 
 
-def _need_marks(marks: list[Note], tag: str | None) -> None:
-    if not marks:
+def _marks_to_cut(session: ReviewSession, marks: Iterable[Note | str] | None, tag: str | None) -> list[Note]:
+    """:func:`ranged_marks`, or an :class:`ExportError` saying what to do when there are none."""
+    chosen = ranged_marks(session, marks, tag)
+    if not chosen:
         tagged = f" tagged {tag!r}" if tag is not None else ""
         raise ExportError(f"No marks{tagged} with an in and out point to export: give a mark a range (I and O) first.")
+    return chosen
 
 
 def mark_title(mark: Note) -> str:
@@ -171,18 +174,11 @@ def export_clips(
     Clips are made in a hidden folder inside ``folder`` and moved into place together when all
     are done, so a failure or a cancel leaves ``folder`` as it was. Same-named files are replaced.
     """
-    chosen = ranged_marks(session, marks, tag)
-    _need_marks(chosen, tag)
+    chosen = _marks_to_cut(session, marks, tag)
     folder = _clips_folder(Path(folder))
     report = progress or (lambda fraction, message: None)
     names, weights = clip_names(chosen), _weights(chosen)
-    options: dict[str, Any] = {
-        "speech": speech,
-        "answers": answers,
-        "style": style,
-        "synthesizer": synthesizer,
-        "cancel": cancel,
-    }
+    options: dict[str, Any] = dict(speech=speech, answers=answers, style=style, synthesizer=synthesizer, cancel=cancel)
     work = _work_dir(folder, ".livecc-clips-")
     try:
         done = 0.0
@@ -253,17 +249,10 @@ def export_reel(
 
     The reel is written atomically: a failure or a cancel leaves no file behind.
     """
-    chosen = ranged_marks(session, marks, tag)
-    _need_marks(chosen, tag)
+    chosen = _marks_to_cut(session, marks, tag)
     out_path = _reel_target(Path(out_path), session.video)
     report = progress or (lambda fraction, message: None)
-    options: dict[str, Any] = {
-        "speech": speech,
-        "answers": answers,
-        "style": style,
-        "synthesizer": synthesizer,
-        "cancel": cancel,
-    }
+    options: dict[str, Any] = dict(speech=speech, answers=answers, style=style, synthesizer=synthesizer, cancel=cancel)
     work = _work_dir(out_path.parent, f".{out_path.stem}.reel-")
     try:
         pieces = _reel_pieces(session, chosen, work, card_s, _share(report, 0.0, 0.95), options, cancel)

@@ -12,6 +12,7 @@ answers ``/health``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import ipaddress
@@ -45,6 +46,7 @@ def cache_root() -> Path:
 SERVER_PATCH = Path(__file__).resolve().parents[2] / "packaging" / "llama-server" / "livecc.patch"
 
 
+@functools.cache
 def server_patch_id() -> str:
     """The start of the patch's SHA-256, as the build script computes it (``unpatched`` without the file)."""
     try:

@@ -62,12 +62,16 @@ class ClipExports:
         if path:
             self.export_reel(path)
 
+    def _cut_options(self) -> dict:
+        """What the clips and the reel are cut with: the shown ranged marks, the caption style, the voice."""
+        return dict(marks=self._marks_to_export()[0], style=self.caption_style(), speech=self.clip_voice.isChecked())
+
     def export_clips(self, folder: str | Path) -> ExportJob | None:
         """One MP4 per shown ranged mark into ``folder``, as a job with a progress dialog (returned)."""
         if not self._ready_to_cut():
             return None
-        session, marks, style = self.session, self._marks_to_export()[0], self.caption_style()
-        voice = self.clip_voice.isChecked()
+        session, options = self.session, self._cut_options()
+        marks = options["marks"]
         folder = Path(folder)
         clips = f"{len(marks)} clip{'s' if len(marks) != 1 else ''}"
 
@@ -77,9 +81,7 @@ class ClipExports:
 
         return self._start_export_job(
             f"Exporting {clips} to {folder.name}",
-            lambda progress, cancel: export_clips(
-                session, folder, marks=marks, style=style, speech=voice, progress=progress, cancel=cancel
-            ),
+            lambda progress, cancel: export_clips(session, folder, progress=progress, cancel=cancel, **options),
             saved,
         )
 
@@ -87,14 +89,11 @@ class ClipExports:
         """One MP4 of the shown ranged marks, each after a title card, as a job (returned)."""
         if not self._ready_to_cut():
             return None
-        session, marks, style = self.session, self._marks_to_export()[0], self.caption_style()
-        voice = self.clip_voice.isChecked()
+        session, options = self.session, self._cut_options()
         path = Path(path)
         return self._start_export_job(
             f"Exporting the highlights reel {path.name}",
-            lambda progress, cancel: export_reel(
-                session, path, marks=marks, style=style, speech=voice, progress=progress, cancel=cancel
-            ),
+            lambda progress, cancel: export_reel(session, path, progress=progress, cancel=cancel, **options),
             lambda reel: self.show_saved(reel.path),
         )
 

@@ -29,15 +29,16 @@ def obs(tmp_path_factory):
     studio.stop()
 
 
-def wait_until(condition, what: str, timeout_s: float = 60.0):
-    """Poll ``condition`` until truthy (a guard against hanging, not a timing assertion)."""
+def wait_until(condition, what: str, timeout_s: float = 60.0, detail=lambda: ""):
+    """Poll ``condition`` until truthy (a guard against hanging, not a timing assertion);
+    ``detail()`` is added to the failure, to tell what was going on."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}; {detail()}")
 
 
 def speak(sink: ObsSink, index: int, text: str) -> None:
@@ -56,7 +57,9 @@ def test_commentary_reaches_a_text_source_it_creates(obs):
         wait_until(lambda: obs.input_text(SOURCE) == "The striker turns", "the text in OBS")
         speak(sink, 1, "and shoots from far out")
         wait_until(
-            lambda: obs.input_text(SOURCE) == "The striker turns and shoots\nfrom far out", "the second line in OBS"
+            lambda: obs.input_text(SOURCE) == "The striker turns and shoots\nfrom far out",
+            "the second line in OBS",
+            detail=lambda: f"OBS shows {obs.input_text(SOURCE)!r}; the sink's states: {states}",
         )
     client = obs.client()
     try:
